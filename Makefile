@@ -1,0 +1,40 @@
+# One entry point per chore. Each target bootstraps .venv itself on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO_DB ?= ./demo.db
+
+.PHONY: all install lint test demo bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+# Until `edgeopt demo` lands: init + seed + apply + status on $(DEMO_DB).
+demo: $(STAMP)
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	$(BIN)/edgeopt init --db $(DEMO_DB)
+	$(BIN)/edgeopt seed --db $(DEMO_DB) --scale small
+	$(BIN)/edgeopt apply --db $(DEMO_DB)
+	$(BIN)/edgeopt status --db $(DEMO_DB)
+
+bench: $(STAMP)
+	$(BIN)/pytest benchmarks --benchmark-only --benchmark-json=.benchmarks/latest.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks $(DEMO_DB)

@@ -1,0 +1,167 @@
+"""Shared body of the drivers whose engine offers an async DB-API connection.
+
+aiosqlite and pyturso's ``turso.aio`` expose the same shape (``await conn.execute`` returning a
+cursor with ``fetchall``/``rowcount``); this class adds what the :class:`Driver` protocol
+promises on top: explicit transactions, task-safe sharing of one connection, wrapped errors,
+and a ``ResourceWarning`` when a driver is collected open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import warnings
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from edgedb_opt.drivers.base import Capabilities, Params, Row, TransactionMode
+from edgedb_opt.errors import DriverError
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a native database error, without the engine's stack noise."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text
+
+
+class DbApiDriver:
+    """A driver over one async DB-API connection (see module docstring)."""
+
+    name = "dbapi"
+    _native_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, conn: Any, *, target: str, capabilities: Capabilities) -> None:
+        self._conn: Any = conn
+        self._target = target
+        self._capabilities = capabilities
+        # One connection, many tasks: a transaction owns the connection until it ends, and
+        # statements from other tasks wait instead of landing inside someone else's transaction.
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._in_tx = False
+        self._closed = False
+
+    @property
+    def target(self) -> str:
+        return self._target
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_tx
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DriverError(f"{self.name} driver for {self._target} is closed")
+
+    @asynccontextmanager
+    async def _use(self) -> AsyncIterator[None]:
+        self._check_open()
+        if self._owner is not None and self._owner is asyncio.current_task():
+            yield  # inside our own transaction
+            return
+        async with self._lock:
+            yield
+
+    async def _run(self, sql: str, params: Params) -> Any:
+        try:
+            return await self._conn.execute(sql, params)
+        except self._native_errors as exc:
+            raise DriverError(describe_error(exc)) from exc
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self._use():
+            cur = await self._run(sql, params)
+            try:
+                # Step through every result row: some engines apply a statement lazily.
+                await cur.fetchall()
+                return int(cur.rowcount) if cur.rowcount is not None else -1
+            except self._native_errors as exc:
+                raise DriverError(describe_error(exc)) from exc
+            finally:
+                await cur.close()
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._use():
+            cur = await self._run(sql, params)
+            try:
+                return [tuple(r) for r in await cur.fetchall()]
+            except self._native_errors as exc:
+                raise DriverError(describe_error(exc)) from exc
+            finally:
+                await cur.close()
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self._use():
+            try:
+                cur = await self._conn.executemany(sql, rows)
+                await cur.close()
+            except self._native_errors as exc:
+                raise DriverError(describe_error(exc)) from exc
+
+    async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
+        counts: list[int] = []
+        async with self.transaction():
+            for sql, params in statements:
+                counts.append(await self.execute(sql, params))
+        return counts
+
+    @asynccontextmanager
+    async def transaction(self, mode: TransactionMode = "IMMEDIATE") -> AsyncIterator[None]:
+        """Hold the connection for one transaction; commit on success, roll back on error."""
+        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise DriverError(f"unknown transaction mode {mode!r}")
+        self._check_open()
+        if self._owner is not None and self._owner is asyncio.current_task():
+            raise DriverError("a transaction is already open on this connection (no nesting)")
+        async with self._lock:
+            self._owner = asyncio.current_task()
+            try:
+                await self._run(f"BEGIN {mode}", ())
+                self._in_tx = True
+                try:
+                    yield
+                except BaseException:
+                    await self._rollback_quietly()
+                    raise
+                await self._run("COMMIT", ())
+                self._in_tx = False
+            finally:
+                self._owner = None
+
+    async def _rollback_quietly(self) -> None:
+        self._in_tx = False
+        # SQLite may already have rolled back by itself (e.g. after SQLITE_FULL).
+        with contextlib.suppress(*self._native_errors):
+            await self._conn.execute("ROLLBACK")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._conn.close()
+        except self._native_errors as exc:
+            raise DriverError(describe_error(exc)) from exc
+
+    async def __aenter__(self) -> DbApiDriver:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            warnings.warn(
+                f"{self.name} driver for {self._target} was never closed",
+                ResourceWarning,
+                stacklevel=2,
+            )

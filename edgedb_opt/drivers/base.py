@@ -1,0 +1,89 @@
+"""The small async surface every database backend offers.
+
+Everything above the drivers (migration engine, pools, study queries) talks to a database only
+through :class:`Driver`, so a new backend plugs in without touching them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, fields
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Params = Sequence[Any] | Mapping[str, Any]
+Row = tuple[Any, ...]
+TransactionMode = Literal["DEFERRED", "IMMEDIATE", "EXCLUSIVE"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connection's engine supports, probed rather than assumed.
+
+    Names match the ``needs=`` values of pack steps.
+
+    >>> Capabilities(fts5=False).missing(["fts5", "partial_indexes"])
+    ['fts5']
+    """
+
+    fts5: bool = True
+    partial_indexes: bool = True
+    update_from: bool = True
+    window_functions: bool = True
+    analyze: bool = True
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """All capability names a step may need."""
+        return [f.name for f in fields(cls)]
+
+    def missing(self, needs: Iterable[str]) -> list[str]:
+        """The capabilities among ``needs`` this engine lacks (unknown names count as missing)."""
+        return [n for n in needs if not getattr(self, n, False)]
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """One open connection (or connection set) to a database.
+
+    ``transaction()`` yields with a transaction open on the connection: statements executed
+    inside it commit together on a clean exit and roll back together on an exception.
+    """
+
+    @property
+    def name(self) -> str:
+        """Short backend name: ``sqlite``, ``turso``, ``libsql``."""
+        ...
+
+    @property
+    def target(self) -> str:
+        """What this driver is connected to, safe to print (no secrets)."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        ...
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run one query; return every row as a tuple."""
+        ...
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement once per parameter row."""
+        ...
+
+    async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
+        """Run several statements in one transaction; return each one's changed-row count."""
+        ...
+
+    def transaction(
+        self, mode: TransactionMode = "IMMEDIATE"
+    ) -> AbstractAsyncContextManager[None]: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,99 @@
+"""SQLite files through aiosqlite: the embedded default backend."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote
+
+import aiosqlite
+
+from edgedb_opt.drivers._dbapi import DbApiDriver, describe_error
+from edgedb_opt.drivers._probe import probe
+from edgedb_opt.drivers.base import Capabilities
+from edgedb_opt.errors import DriverError
+
+#: Pragmas the runtime layer sets on every connection it opens (see DESIGN.md: WAL, one writer,
+#: many readers). The migration engine does not force them: journal mode is a property of the
+#: file that belongs to its owner.
+RUNTIME_PRAGMAS: Mapping[str, str | int] = {
+    "journal_mode": "WAL",
+    "synchronous": "NORMAL",
+    "temp_store": "MEMORY",
+    "cache_size": -64000,
+    "mmap_size": 268435456,
+    "journal_size_limit": 67108864,
+}
+
+
+@functools.cache
+def sqlite_capabilities() -> Capabilities:
+    """Capabilities of the SQLite library this Python links against (probed once)."""
+    return probe(lambda: sqlite3.connect(":memory:"), (sqlite3.Error,))
+
+
+def check_path(path: str | os.PathLike[str], *, must_exist: bool) -> Path:
+    """Refuse paths that cannot be a database file, with a message naming the path."""
+    p = Path(path)
+    if p.is_dir():
+        raise DriverError(f"{p} is a directory, not a database file")
+    if must_exist and not p.exists():
+        raise DriverError(f"database {p} does not exist")
+    if not p.exists() and not p.parent.exists():
+        raise DriverError(f"cannot create database {p}: folder {p.parent} does not exist")
+    return p
+
+
+class SqliteDriver(DbApiDriver):
+    """One aiosqlite connection to a SQLite file.
+
+    Open with :meth:`open`; ``read_only=True`` uses SQLite's read-only mode, so nothing done
+    through the driver can change the file.
+    """
+
+    name = "sqlite"
+    _native_errors = (sqlite3.Error,)
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        busy_timeout_ms: int = 5000,
+        pragmas: Mapping[str, str | int] | None = None,
+        must_exist: bool = False,
+    ) -> SqliteDriver:
+        """Open (or create) the SQLite file at ``path``.
+
+        Args:
+            path: the database file.
+            read_only: open with ``mode=ro``; the file must exist.
+            busy_timeout_ms: how long a statement waits for another writer's lock.
+            pragmas: extra per-connection pragmas, e.g. :data:`RUNTIME_PRAGMAS`.
+            must_exist: refuse to create a new file.
+        Raises:
+            DriverError: the path is a directory, missing, unreadable or not a database.
+        """
+        p = check_path(path, must_exist=must_exist or read_only)
+        mode = "ro" if read_only else "rwc"
+        uri = f"file:{quote(str(p.absolute()))}?mode={mode}"
+        try:
+            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DriverError(f"cannot open {p}: {describe_error(exc)}") from exc
+        driver = cls(conn, target=str(p), capabilities=sqlite_capabilities())
+        try:
+            await driver.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await driver.execute("PRAGMA foreign_keys = ON")
+            # Reading the schema is what fails on a file that is not a database.
+            await driver.fetch_all("SELECT count(*) FROM sqlite_master")
+            for key, value in (pragmas or {}).items():
+                await driver.fetch_all(f"PRAGMA {key} = {value}")
+        except DriverError as exc:
+            await driver.close()
+            raise DriverError(f"cannot use {p} as a SQLite database: {exc}") from exc
+        return driver

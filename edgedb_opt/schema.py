@@ -1,0 +1,42 @@
+"""Creating the reference schema (``schema/base.sql``) where it is absent."""
+
+from __future__ import annotations
+
+from edgedb_opt._resources import base_sql
+from edgedb_opt.drivers.base import Driver
+from edgedb_opt.sqltext import split_statements
+
+#: The tables of the reference schema, in creation order.
+TABLES: tuple[str, ...] = (
+    "users",
+    "exams",
+    "objectives",
+    "questions",
+    "study_sessions",
+    "test_attempts",
+    "user_answers",
+    "user_progress",
+    "twitter_accounts",
+    "tweets",
+    "growth_metrics",
+    "engagement_opportunities",
+)
+
+
+async def existing_tables(db: Driver) -> set[str]:
+    """Names of the tables the database already has."""
+    rows = await db.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return {str(r[0]) for r in rows}
+
+
+async def init_schema(db: Driver) -> list[str]:
+    """Create every reference table that is missing, in one transaction.
+
+    Returns:
+        The names of the tables created (empty when the schema was already there).
+    """
+    before = await existing_tables(db)
+    async with db.transaction():
+        for stmt in split_statements(base_sql()):
+            await db.execute(stmt.sql)
+    return [t for t in TABLES if t not in before]
