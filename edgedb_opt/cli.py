@@ -1,0 +1,396 @@
+"""The ``edgeopt`` command: a thin click shell over the Python API.
+
+Every command is one call you could make in code; errors a user can cause are
+:class:`~edgedb_opt.errors.EdgeOptError` and become one line on stderr here, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from edgedb_opt import datagen
+from edgedb_opt.drivers import open_driver
+from edgedb_opt.drivers.base import Driver
+from edgedb_opt.errors import EdgeOptError
+from edgedb_opt.migrate import Migrator, StepResult, load_pack
+from edgedb_opt.migrate.engine import Event, StatementTiming
+from edgedb_opt.schema import init_schema
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+class EdgeoptGroup(click.Group):
+    """Turns every EdgeOptError into ``edgeopt: error: <one line>`` and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgeOptError as exc:
+            if _verbose(ctx):
+                raise
+            message = " ".join(str(exc).split())
+            click.echo(f"edgeopt: error: {message}", err=True)
+            ctx.exit(1)
+
+
+def _verbose(ctx: click.Context) -> bool:
+    obj = ctx.find_root().obj
+    return bool(obj and obj.get("verbose"))
+
+
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        root = ctx.find_root()
+        root.obj = {**(root.obj or {}), "verbose": True}
+    return value
+
+
+def db_option(func: F) -> F:
+    """``--db`` (default ``$EDGEOPT_DB``, else ``./edgeopt.db``) and ``--verbose``."""
+    func = click.option(
+        "--db",
+        "db",
+        envvar="EDGEOPT_DB",
+        default="./edgeopt.db",
+        show_default=True,
+        help="Database: a path, file:PATH, or turso:PATH (env EDGEOPT_DB).",
+    )(func)
+    return click.option(
+        "--verbose",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_verbose,
+        help="Show tracebacks on errors.",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    """``--json``: machine-readable output on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+def pack_option(func: F) -> F:
+    return click.option(
+        "--pack",
+        "packs",
+        multiple=True,
+        default=("study",),
+        show_default=True,
+        help="A bundled pack's name or a pack folder (repeatable).",
+    )(func)
+
+
+def lock_timeout_option(func: F) -> F:
+    return click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for another process's write lock.",
+    )(func)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def _with_db(url: str, body: Callable[[Driver], Awaitable[T]], **open_kw: Any) -> T:
+    db = await open_driver(url, **open_kw)
+    try:
+        return await body(db)
+    finally:
+        await db.close()
+
+
+def _emit_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(cls=EdgeoptGroup)
+@click.option(
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_verbose,
+    help="Show tracebacks on errors.",
+)
+@click.version_option(package_name="edgeopt")
+def main() -> None:
+    """edgeopt: fast, safely changeable SQLite / libSQL / Turso databases for edge handlers.
+
+    Example: edgeopt init && edgeopt seed --scale small && edgeopt apply && edgeopt status
+    """
+
+
+@main.command()
+@db_option
+@json_option
+def init(db: str, as_json: bool) -> None:
+    """Create the reference schema (schema/base.sql) where it is absent.
+
+    Example: edgeopt init --db app.db
+    """
+    created = run(_with_db(db, init_schema))
+    if as_json:
+        _emit_json({"created": created})
+    elif created:
+        click.echo(f"created {len(created)} tables in {db}: {', '.join(created)}")
+    else:
+        click.echo(f"{db} already has the reference schema")
+
+
+@main.command()
+@db_option
+@json_option
+@click.option(
+    "--scale",
+    type=click.Choice(list(datagen.SCALES)),
+    default="tiny",
+    show_default=True,
+    help="How much data.",
+)
+@click.option("--seed", "seed", type=int, default=42, show_default=True, help="Random seed.")
+@click.option(
+    "--anchor",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date the data ends at (default: today, UTC). Same seed + anchor = same bytes.",
+)
+def seed(db: str, as_json: bool, scale: str, seed: int, anchor: dt.datetime | None) -> None:
+    """Fill an empty database with deterministic synthetic study data.
+
+    Example: edgeopt seed --db app.db --scale small --seed 7
+    """
+    bar = _ProgressBar(enabled=not as_json)
+
+    async def body(conn: Driver) -> dict[str, int]:
+        await init_schema(conn)
+        return await datagen.seed_database(
+            conn, scale=scale, seed=seed, anchor=anchor, progress=bar.update
+        )
+
+    t0 = time.perf_counter()
+    try:
+        counts = run(_with_db(db, body))
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    if as_json:
+        _emit_json({"scale": scale, "seed": seed, "rows": counts, "seconds": round(seconds, 2)})
+        return
+    total = sum(counts.values())
+    click.echo(f"seeded {db} at scale {scale} (seed {seed}): {total:,} rows in {seconds:.1f} s")
+    for table, n in counts.items():
+        click.echo(f"  {table:<26} {n:>10,}")
+
+
+class _ProgressBar:
+    """A click progress bar on a terminal's stderr, silent otherwise."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar: Any = None
+        self._label = ""
+        self._done = 0
+
+    def update(self, label: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None or label != self._label:
+            self.close()
+            self._label, self._done = label, 0
+            self._bar = click.progressbar(
+                length=max(total, 1), label=f"{label:<26}", file=sys.stderr
+            )
+            self._bar.__enter__()
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+class _StepReporter:
+    """Prints each step and statement as it finishes once a run passes one second."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+
+    def __call__(self, event: Event) -> None:
+        if not self.enabled or time.perf_counter() - self.t0 < 1.0:
+            return
+        kind, step_id, payload = event
+        if kind == "start":
+            click.echo(f"… {step_id}", err=True)
+        elif kind == "statement" and isinstance(payload, StatementTiming):
+            click.echo(f"    {payload.ms / 1000:6.2f} s  {_first_line(payload.sql)}", err=True)
+
+
+def _first_line(sql: str) -> str:
+    """The first line of a statement, cut to fit one terminal line.
+
+    >>> _first_line("  CREATE INDEX i\\n  ON t (a);")
+    'CREATE INDEX i'
+    """
+    return sql.strip().splitlines()[0][:90]
+
+
+def _result_json(r: StepResult) -> dict[str, object]:
+    data: dict[str, object] = {
+        "id": r.id,
+        "action": r.action,
+        "reason": r.reason,
+        "ms": round(r.ms, 3),
+    }
+    if r.statements:
+        data["statements"] = [
+            {"line": s.line, "sql": _first_line(s.sql), "ms": round(s.ms, 3)} for s in r.statements
+        ]
+    if r.sql:
+        data["sql"] = r.sql
+    return data
+
+
+def _print_results(results: list[StepResult], migrator: Migrator) -> None:
+    if not results:
+        click.echo("nothing to do")
+    for r in results:
+        if r.action in ("would_apply", "would_roll_back"):
+            step = migrator._by_id.get(r.id)
+            where = f" ({step.path})" if step else ""
+            verb = "apply" if r.action == "would_apply" else "roll back"
+            click.echo(f"-- would {verb} step {r.id}{where}")
+            click.echo("BEGIN IMMEDIATE;")
+            for sql in r.sql:
+                click.echo(sql)
+            click.echo("-- + the step's ledger row in _edgeopt_migrations")
+            click.echo("COMMIT;\n")
+            continue
+        detail = f"{r.ms / 1000:.2f} s" if r.ms else ""
+        if r.reason:
+            detail = f"{detail} ({r.reason})".strip()
+        click.echo(f"{r.action:<16} {r.id:<28} {detail}")
+        for s in r.statements:
+            click.echo(f"    {s.ms:9.1f} ms  {_first_line(s.sql)}")
+
+
+@main.command()
+@db_option
+@json_option
+@pack_option
+@click.option("--step", "step", multiple=True, help="Apply only this step (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
+@lock_timeout_option
+def apply(
+    db: str,
+    as_json: bool,
+    packs: tuple[str, ...],
+    step: tuple[str, ...],
+    dry_run: bool,
+    lock_timeout: float,
+) -> None:
+    """Apply the pending steps of a pack, each step atomically with its ledger row.
+
+    Example: edgeopt apply --db app.db --pack study --dry-run
+    """
+    loaded = [load_pack(p) for p in packs]
+    reporter = _StepReporter(enabled=not as_json and not dry_run)
+
+    async def body(conn: Driver) -> tuple[list[StepResult], Migrator]:
+        migrator = Migrator(conn, loaded, on_event=reporter)
+        return await migrator.apply(step=step, dry_run=dry_run), migrator
+
+    results, migrator = run(
+        _with_db(
+            db, body, read_only=dry_run, must_exist=True, busy_timeout_ms=int(lock_timeout * 1000)
+        )
+    )
+    if as_json:
+        _emit_json({"dry_run": dry_run, "steps": [_result_json(r) for r in results]})
+    else:
+        _print_results(results, migrator)
+
+
+@main.command()
+@db_option
+@json_option
+@pack_option
+@click.option("--step", "step", multiple=True, help="Roll back this step (repeatable).")
+@click.option("--all", "all_", is_flag=True, help="Roll back every applied step.")
+@click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
+@click.option("--force", is_flag=True, help="Roll back drifted steps with their recorded SQL.")
+@lock_timeout_option
+def rollback(
+    db: str,
+    as_json: bool,
+    packs: tuple[str, ...],
+    step: tuple[str, ...],
+    all_: bool,
+    dry_run: bool,
+    force: bool,
+    lock_timeout: float,
+) -> None:
+    """Undo the last applied step (or those named, or all), exactly.
+
+    Example: edgeopt rollback --db app.db --all
+    """
+    if all_ and step:
+        raise click.UsageError("give --all or --step, not both")
+    loaded = [load_pack(p) for p in packs]
+    reporter = _StepReporter(enabled=not as_json and not dry_run)
+
+    async def body(conn: Driver) -> tuple[list[StepResult], Migrator]:
+        migrator = Migrator(conn, loaded, on_event=reporter)
+        done = await migrator.rollback(step=step, all=all_, dry_run=dry_run, force=force)
+        return done, migrator
+
+    results, migrator = run(
+        _with_db(
+            db, body, read_only=dry_run, must_exist=True, busy_timeout_ms=int(lock_timeout * 1000)
+        )
+    )
+    if as_json:
+        _emit_json({"dry_run": dry_run, "steps": [_result_json(r) for r in results]})
+    else:
+        _print_results(results, migrator)
+
+
+@main.command()
+@db_option
+@json_option
+@pack_option
+def status(db: str, as_json: bool, packs: tuple[str, ...]) -> None:
+    """Show each step: applied / pending / skipped (reason), when, and checksum ok/drifted.
+
+    Example: edgeopt status --db app.db --json
+    """
+    loaded = [load_pack(p) for p in packs]
+
+    async def body(conn: Driver) -> list[Any]:
+        return await Migrator(conn, loaded).status()
+
+    rows = run(_with_db(db, body, read_only=True, must_exist=True))
+    if as_json:
+        _emit_json({"steps": [r.as_dict() for r in rows]})
+        return
+    click.echo(f"{'step':<28} {'pack':<10} {'state':<8} {'applied_at':<24} {'checksum':<8} reason")
+    for r in rows:
+        checksum = "-" if r.checksum_ok is None else ("ok" if r.checksum_ok else "drifted")
+        click.echo(
+            f"{r.id:<28} {r.pack:<10} {r.state:<8} {r.applied_at or '-':<24} {checksum:<8} "
+            f"{r.reason or ''}".rstrip()
+        )

@@ -1,0 +1,102 @@
+"""Shared fixtures: real SQLite files seeded once per session and copied per test."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgedb_opt.datagen import seed_database
+from edgedb_opt.drivers.sqlite_driver import SqliteDriver
+from edgedb_opt.schema import init_schema
+
+REPO = Path(__file__).resolve().parent.parent
+STUDY_PACK = REPO / "schema" / "packs" / "study"
+#: A fixed anchor keeps every seeded fixture byte-identical from day to day.
+ANCHOR = dt.datetime(2026, 6, 1)
+
+
+async def make_seeded(path: Path, *, scale: str = "tiny", seed: int = 42) -> None:
+    db = await SqliteDriver.open(path)
+    try:
+        await init_schema(db)
+        await seed_database(db, scale=scale, seed=seed, anchor=ANCHOR)
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny seeded database, built once; copy it, never change it."""
+    path = tmp_path_factory.mktemp("template") / "tiny.db"
+    asyncio.run(make_seeded(path))
+    return path
+
+
+@pytest.fixture
+def seeded_db(seeded_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny seeded database."""
+    path = tmp_path / "study.db"
+    shutil.copyfile(seeded_template, path)
+    return path
+
+
+def sha256(path: Path) -> str:
+    """Hash of a database file and its WAL, if any (what "unchanged" means here)."""
+    digest = hashlib.sha256(path.read_bytes())
+    wal = Path(f"{path}-wal")
+    if wal.exists():
+        digest.update(wal.read_bytes())
+    return digest.hexdigest()
+
+
+def master(path: Path, *, ledger: bool = False) -> list[tuple[str, str, str, str | None]]:
+    """``sqlite_master`` as sorted rows, without the ledger's own objects by default."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+    finally:
+        conn.close()
+    if not ledger:
+        rows = [r for r in rows if r[2] != "_edgeopt_migrations"]
+    return rows
+
+
+def query(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def edgeopt(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``edgeopt`` command in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "edgedb_opt", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO,
+    )
+
+
+@pytest.fixture
+def copy_pack(tmp_path: Path) -> Iterator[Path]:
+    """A private copy of the study pack, for tests that edit step files."""
+    dest = tmp_path / "study_copy"
+    shutil.copytree(STUDY_PACK, dest)
+    yield dest

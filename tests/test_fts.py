@@ -1,0 +1,161 @@
+"""The pack's external-content FTS5 table stays exactly in step with ``questions``."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgedb_opt.drivers.sqlite_driver import SqliteDriver
+from edgedb_opt.migrate import Migrator, load_pack
+from tests.conftest import master
+
+WORDS = st.sampled_from(
+    [
+        "network",
+        "encryption",
+        "database",
+        "firewall",
+        "subnet",
+        "policy",
+        "latency",
+        "route",
+        "o'brien",
+        "c++",
+        "AND",
+        "NOT",
+        '"quoted"',
+        "naïve",
+        "東京",
+        "",
+    ]
+)
+TEXT = st.lists(WORDS, min_size=0, max_size=6).map(" ".join)
+OPTIONAL_TEXT = st.none() | TEXT
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("insert"), TEXT, OPTIONAL_TEXT, OPTIONAL_TEXT),
+        st.tuples(st.just("update"), st.integers(0, 10_000), TEXT, OPTIONAL_TEXT),
+        st.tuples(st.just("update_counters"), st.integers(0, 10_000)),
+        st.tuples(st.just("delete"), st.integers(0, 10_000)),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+async def _apply(path: Path) -> None:
+    db = await SqliteDriver.open(path)
+    try:
+        await Migrator(db, [load_pack("study")]).apply()
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="module")
+def applied_db(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("fts") / "fts.db"
+    shutil.copyfile(seeded_template, path)
+    asyncio.run(_apply(path))
+    yield path
+
+
+def _pick(conn: sqlite3.Connection, n: int) -> int | None:
+    ids = conn.execute("SELECT id FROM questions ORDER BY id").fetchall()
+    return int(ids[n % len(ids)][0]) if ids else None
+
+
+def _run(conn: sqlite3.Connection, op: tuple[object, ...], counter: int) -> None:
+    kind = op[0]
+    marker = f"zqmark{counter}x"  # a token no generated text contains
+    if kind == "insert":
+        conn.execute(
+            "INSERT INTO questions (exam_id, text, answers, explanation, reference) "
+            "VALUES ((SELECT min(id) FROM exams), ?, '[]', ?, ?)",
+            (f"{op[1]} {marker}", op[2], op[3]),
+        )
+    elif kind == "update":
+        qid = _pick(conn, int(str(op[1])))
+        conn.execute(
+            "UPDATE questions SET text = ?, explanation = ? WHERE id = ?",
+            (f"{op[2]} {marker}", op[3], qid),
+        )
+    elif kind == "update_counters":
+        conn.execute(
+            "UPDATE questions SET total_attempts = total_attempts + 1 WHERE id = ?",
+            (_pick(conn, int(str(op[1]))),),
+        )
+    else:
+        qid = _pick(conn, int(str(op[1])))
+        conn.execute("DELETE FROM user_answers WHERE question_id = ?", (qid,))
+        conn.execute("DELETE FROM questions WHERE id = ?", (qid,))
+
+
+def _fts_consistent(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO questions_fts(questions_fts) VALUES ('integrity-check')")
+    # Every marked row is found by its marker, and only it: the index matches the content.
+    for rowid, text in conn.execute(
+        "SELECT id, text FROM questions WHERE text LIKE '%zqmark%'"
+    ).fetchall():
+        marker = next(w for w in str(text).split() if w.startswith("zqmark"))
+        hits = conn.execute(
+            "SELECT rowid FROM questions_fts WHERE questions_fts MATCH ?", (f'"{marker}"',)
+        ).fetchall()
+        assert hits == [(rowid,)], (marker, hits)
+    total = conn.execute("SELECT count(*) FROM questions").fetchone()
+    indexed = conn.execute("SELECT count(*) FROM questions_fts_docsize").fetchone()
+    assert total == indexed
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=OPS)
+def test_fts_integrity_after_random_writes(applied_db: Path, ops: list[tuple[object, ...]]) -> None:
+    conn = sqlite3.connect(applied_db, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        for i, op in enumerate(ops):
+            _run(conn, op, i)
+        _fts_consistent(conn)
+        conn.execute("ROLLBACK")  # each example starts from the same state
+    finally:
+        conn.close()
+
+
+def test_fts_holds_exactly_the_questions_after_apply(applied_db: Path) -> None:
+    conn = sqlite3.connect(applied_db)
+    try:
+        _fts_consistent(conn)
+        hits = conn.execute(
+            "SELECT count(*) FROM questions_fts WHERE questions_fts MATCH 'network'"
+        ).fetchone()
+        assert hits is not None and hits[0] > 0
+    finally:
+        conn.close()
+
+
+def test_rollback_leaves_no_fts_table_shadow_or_trigger(seeded_db: Path) -> None:
+    before = master(seeded_db)
+    asyncio.run(_apply(seeded_db))
+    names = {r[1] for r in master(seeded_db)}
+    assert {"questions_fts", "questions_fts_data", "questions_fts_idx"} <= names
+    assert any(r[0] == "trigger" for r in master(seeded_db))
+
+    async def undo() -> None:
+        db = await SqliteDriver.open(seeded_db)
+        try:
+            await Migrator(db, [load_pack("study")]).rollback(all=True)
+        finally:
+            await db.close()
+
+    asyncio.run(undo())
+    after = master(seeded_db)
+    assert after == before
+    assert not [r for r in after if r[1].startswith("questions_fts") or r[0] == "trigger"]
