@@ -7,6 +7,7 @@ Every command is one call you could make in code; errors a user can cause are
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -21,8 +22,9 @@ from edgedb_opt.drivers import open_driver
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import EdgeOptError
 from edgedb_opt.migrate import Migrator, StepResult, load_pack
-from edgedb_opt.migrate.engine import Event, StatementTiming
+from edgedb_opt.migrate.engine import Event
 from edgedb_opt.schema import init_schema
+from edgedb_opt.sqltext import Statement
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -223,21 +225,58 @@ class _ProgressBar:
             self._bar = None
 
 
-class _StepReporter:
-    """Prints each step and statement as it finishes once a run passes one second."""
+class _LiveProgress:
+    """A live status line on a terminal's stderr once a run passes one second.
 
-    def __init__(self, *, enabled: bool) -> None:
+    The database work runs in the driver's thread, so a ticker task on the event loop can
+    redraw the line (step, statement, elapsed time) while a long index build is under way.
+    """
+
+    def __init__(self, *, enabled: bool, total: int) -> None:
         self.enabled = enabled and sys.stderr.isatty()
+        self.total = total
         self.t0 = time.perf_counter()
+        self.index = 0
+        self.step = ""
+        self.what = ""
+        self.since = self.t0
+        self.shown = False
 
     def __call__(self, event: Event) -> None:
-        if not self.enabled or time.perf_counter() - self.t0 < 1.0:
-            return
         kind, step_id, payload = event
         if kind == "start":
-            click.echo(f"… {step_id}", err=True)
-        elif kind == "statement" and isinstance(payload, StatementTiming):
-            click.echo(f"    {payload.ms / 1000:6.2f} s  {_first_line(payload.sql)}", err=True)
+            self.index += 1
+            self.step, self.what = step_id, ""
+        elif kind == "statement_start" and isinstance(payload, Statement):
+            self.what, self.since = _first_line(payload.sql), time.perf_counter()
+
+    def draw(self) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now - self.t0 < 1.0 or not self.step:
+            return
+        line = (
+            f"[{self.index}/{self.total}] {self.step}: {self.what[:60]} "
+            f"({now - self.since:.1f} s, {now - self.t0:.1f} s in all)"
+        )
+        click.echo(f"\r\x1b[2K{line}", err=True, nl=False)
+        self.shown = True
+
+    async def tick(self) -> None:
+        while True:
+            self.draw()
+            await asyncio.sleep(0.2)
+
+    async def around(self, work: Awaitable[T]) -> T:
+        """Await ``work`` while redrawing the status line; clear it afterwards."""
+        ticker = asyncio.create_task(self.tick())
+        try:
+            return await work
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            if self.shown:
+                click.echo("\r\x1b[2K", err=True, nl=False)
 
 
 def _first_line(sql: str) -> str:
@@ -308,11 +347,13 @@ def apply(
     Example: edgeopt apply --db app.db --pack study --dry-run
     """
     loaded = [load_pack(p) for p in packs]
-    reporter = _StepReporter(enabled=not as_json and not dry_run)
+    live = _LiveProgress(
+        enabled=not as_json and not dry_run, total=sum(len(p.steps) for p in loaded)
+    )
 
     async def body(conn: Driver) -> tuple[list[StepResult], Migrator]:
-        migrator = Migrator(conn, loaded, on_event=reporter)
-        return await migrator.apply(step=step, dry_run=dry_run), migrator
+        migrator = Migrator(conn, loaded, on_event=live)
+        return await live.around(migrator.apply(step=step, dry_run=dry_run)), migrator
 
     results, migrator = run(
         _with_db(
@@ -351,12 +392,14 @@ def rollback(
     if all_ and step:
         raise click.UsageError("give --all or --step, not both")
     loaded = [load_pack(p) for p in packs]
-    reporter = _StepReporter(enabled=not as_json and not dry_run)
+    live = _LiveProgress(
+        enabled=not as_json and not dry_run, total=sum(len(p.steps) for p in loaded)
+    )
 
     async def body(conn: Driver) -> tuple[list[StepResult], Migrator]:
-        migrator = Migrator(conn, loaded, on_event=reporter)
-        done = await migrator.rollback(step=step, all=all_, dry_run=dry_run, force=force)
-        return done, migrator
+        migrator = Migrator(conn, loaded, on_event=live)
+        work = migrator.rollback(step=step, all=all_, dry_run=dry_run, force=force)
+        return await live.around(work), migrator
 
     results, migrator = run(
         _with_db(

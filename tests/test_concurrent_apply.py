@@ -40,3 +40,29 @@ def test_two_concurrent_applies_apply_each_step_once(seeded_db: Path) -> None:
     assert sorted(ledger) == sorted((i, 1) for i in step_ids)
     assert query(seeded_db, "PRAGMA integrity_check") == [("ok",)]
     print(f"concurrent apply: {len(step_ids)} steps, each applied once; actions={actions}")
+
+
+def test_apply_waits_for_the_lock_no_longer_than_its_timeout(seeded_db: Path) -> None:
+    import sqlite3
+    import time
+
+    from tests.conftest import edgeopt, sha256
+
+    # Hash first: closing any descriptor of the file in this process would drop the holder's
+    # POSIX lock (SQLite's documented fcntl caveat).
+    digest = sha256(seeded_db)
+    holder = sqlite3.connect(seeded_db, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        t0 = time.monotonic()
+        proc = edgeopt("apply", "--db", str(seeded_db), "--lock-timeout", "0.5")
+        waited = time.monotonic() - t0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another process holds the write lock" in lines[0], proc.stderr
+    assert "--lock-timeout" in lines[0]
+    assert waited < 30  # bounded: it gave up instead of hanging
+    assert sha256(seeded_db) == digest

@@ -72,7 +72,13 @@ class StepResult:
     sql: list[str] = field(default_factory=list)
 
 
-Event = tuple[Literal["start", "statement", "done"], str, StepResult | StatementTiming | None]
+#: ``(kind, step_id, payload)``: "start" (None), "statement_start" (the Statement),
+#: "statement" (its StatementTiming when done), "done" (the StepResult).
+Event = tuple[
+    Literal["start", "statement_start", "statement", "done"],
+    str,
+    StepResult | StatementTiming | Statement | None,
+]
 
 
 class Migrator:
@@ -264,6 +270,7 @@ class Migrator:
         return StepResult(step.id, "applied", ms=ms, statements=timings)
 
     async def _execute(self, step: Step, stmt: Statement, section: str) -> StatementTiming:
+        self._on_event(("statement_start", step.id, stmt))
         t = time.perf_counter()
         try:
             await self.db.execute(stmt.sql)
