@@ -7,10 +7,8 @@ Every command is one call you could make in code; errors a user can cause are
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
-import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -18,13 +16,12 @@ from typing import Any, TypeVar
 import click
 
 from edgedb_opt import datagen
+from edgedb_opt._progress import LiveProgress, ProgressBar, first_line
 from edgedb_opt.drivers import open_driver
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import EdgeOptError
 from edgedb_opt.migrate import Migrator, StepResult, load_pack
-from edgedb_opt.migrate.engine import Event
 from edgedb_opt.schema import init_schema
-from edgedb_opt.sqltext import Statement
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -174,7 +171,7 @@ def seed(db: str, as_json: bool, scale: str, seed: int, anchor: dt.datetime | No
 
     Example: edgeopt seed --db app.db --scale small --seed 7
     """
-    bar = _ProgressBar(enabled=not as_json)
+    bar = ProgressBar(enabled=not as_json)
 
     async def body(conn: Driver) -> dict[str, int]:
         await init_schema(conn)
@@ -197,97 +194,6 @@ def seed(db: str, as_json: bool, scale: str, seed: int, anchor: dt.datetime | No
         click.echo(f"  {table:<26} {n:>10,}")
 
 
-class _ProgressBar:
-    """A click progress bar on a terminal's stderr, silent otherwise."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self._bar: Any = None
-        self._label = ""
-        self._done = 0
-
-    def update(self, label: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self._bar is None or label != self._label:
-            self.close()
-            self._label, self._done = label, 0
-            self._bar = click.progressbar(
-                length=max(total, 1), label=f"{label:<26}", file=sys.stderr
-            )
-            self._bar.__enter__()
-        self._bar.update(done - self._done)
-        self._done = done
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
-
-
-class _LiveProgress:
-    """A live status line on a terminal's stderr once a run passes one second.
-
-    The database work runs in the driver's thread, so a ticker task on the event loop can
-    redraw the line (step, statement, elapsed time) while a long index build is under way.
-    """
-
-    def __init__(self, *, enabled: bool, total: int) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.total = total
-        self.t0 = time.perf_counter()
-        self.index = 0
-        self.step = ""
-        self.what = ""
-        self.since = self.t0
-        self.shown = False
-
-    def __call__(self, event: Event) -> None:
-        kind, step_id, payload = event
-        if kind == "start":
-            self.index += 1
-            self.step, self.what = step_id, ""
-        elif kind == "statement_start" and isinstance(payload, Statement):
-            self.what, self.since = _first_line(payload.sql), time.perf_counter()
-
-    def draw(self) -> None:
-        now = time.perf_counter()
-        if not self.enabled or now - self.t0 < 1.0 or not self.step:
-            return
-        line = (
-            f"[{self.index}/{self.total}] {self.step}: {self.what[:60]} "
-            f"({now - self.since:.1f} s, {now - self.t0:.1f} s in all)"
-        )
-        click.echo(f"\r\x1b[2K{line}", err=True, nl=False)
-        self.shown = True
-
-    async def tick(self) -> None:
-        while True:
-            self.draw()
-            await asyncio.sleep(0.2)
-
-    async def around(self, work: Awaitable[T]) -> T:
-        """Await ``work`` while redrawing the status line; clear it afterwards."""
-        ticker = asyncio.create_task(self.tick())
-        try:
-            return await work
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-            if self.shown:
-                click.echo("\r\x1b[2K", err=True, nl=False)
-
-
-def _first_line(sql: str) -> str:
-    """The first line of a statement, cut to fit one terminal line.
-
-    >>> _first_line("  CREATE INDEX i\\n  ON t (a);")
-    'CREATE INDEX i'
-    """
-    return sql.strip().splitlines()[0][:90]
-
-
 def _result_json(r: StepResult) -> dict[str, object]:
     data: dict[str, object] = {
         "id": r.id,
@@ -297,7 +203,7 @@ def _result_json(r: StepResult) -> dict[str, object]:
     }
     if r.statements:
         data["statements"] = [
-            {"line": s.line, "sql": _first_line(s.sql), "ms": round(s.ms, 3)} for s in r.statements
+            {"line": s.line, "sql": first_line(s.sql), "ms": round(s.ms, 3)} for s in r.statements
         ]
     if r.sql:
         data["sql"] = r.sql
@@ -324,7 +230,36 @@ def _print_results(results: list[StepResult], migrator: Migrator) -> None:
             detail = f"{detail} ({r.reason})".strip()
         click.echo(f"{r.action:<16} {r.id:<28} {detail}")
         for s in r.statements:
-            click.echo(f"    {s.ms:9.1f} ms  {_first_line(s.sql)}")
+            click.echo(f"    {s.ms:9.1f} ms  {first_line(s.sql)}")
+
+
+def _migrate(
+    db: str,
+    packs: tuple[str, ...],
+    *,
+    as_json: bool,
+    dry_run: bool,
+    lock_timeout: float,
+    call: Callable[[Migrator], Awaitable[list[StepResult]]],
+) -> None:
+    """Run one Migrator call (apply or rollback) with live progress, then report it."""
+    loaded = [load_pack(p) for p in packs]
+    live = LiveProgress(
+        enabled=not as_json and not dry_run, total=sum(len(p.steps) for p in loaded)
+    )
+
+    async def body(conn: Driver) -> tuple[list[StepResult], Migrator]:
+        migrator = Migrator(conn, loaded, on_event=live)
+        return await live.around(call(migrator)), migrator
+
+    timeout_ms = int(lock_timeout * 1000)
+    results, migrator = run(
+        _with_db(db, body, read_only=dry_run, must_exist=True, busy_timeout_ms=timeout_ms)
+    )
+    if as_json:
+        _emit_json({"dry_run": dry_run, "steps": [_result_json(r) for r in results]})
+    else:
+        _print_results(results, migrator)
 
 
 @main.command()
@@ -346,24 +281,14 @@ def apply(
 
     Example: edgeopt apply --db app.db --pack study --dry-run
     """
-    loaded = [load_pack(p) for p in packs]
-    live = _LiveProgress(
-        enabled=not as_json and not dry_run, total=sum(len(p.steps) for p in loaded)
+    _migrate(
+        db,
+        packs,
+        as_json=as_json,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        call=lambda m: m.apply(step=step, dry_run=dry_run),
     )
-
-    async def body(conn: Driver) -> tuple[list[StepResult], Migrator]:
-        migrator = Migrator(conn, loaded, on_event=live)
-        return await live.around(migrator.apply(step=step, dry_run=dry_run)), migrator
-
-    results, migrator = run(
-        _with_db(
-            db, body, read_only=dry_run, must_exist=True, busy_timeout_ms=int(lock_timeout * 1000)
-        )
-    )
-    if as_json:
-        _emit_json({"dry_run": dry_run, "steps": [_result_json(r) for r in results]})
-    else:
-        _print_results(results, migrator)
 
 
 @main.command()
@@ -391,25 +316,14 @@ def rollback(
     """
     if all_ and step:
         raise click.UsageError("give --all or --step, not both")
-    loaded = [load_pack(p) for p in packs]
-    live = _LiveProgress(
-        enabled=not as_json and not dry_run, total=sum(len(p.steps) for p in loaded)
+    _migrate(
+        db,
+        packs,
+        as_json=as_json,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        call=lambda m: m.rollback(step=step, all=all_, dry_run=dry_run, force=force),
     )
-
-    async def body(conn: Driver) -> tuple[list[StepResult], Migrator]:
-        migrator = Migrator(conn, loaded, on_event=live)
-        work = migrator.rollback(step=step, all=all_, dry_run=dry_run, force=force)
-        return await live.around(work), migrator
-
-    results, migrator = run(
-        _with_db(
-            db, body, read_only=dry_run, must_exist=True, busy_timeout_ms=int(lock_timeout * 1000)
-        )
-    )
-    if as_json:
-        _emit_json({"dry_run": dry_run, "steps": [_result_json(r) for r in results]})
-    else:
-        _print_results(results, migrator)
 
 
 @main.command()

@@ -7,29 +7,24 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 
-def test_wheel_contains_schema_and_packs(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(REPO),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(out), str(REPO)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    wheel = next(tmp_path.glob("edgeopt-*.whl"))
+    return next(out.glob("edgeopt-*.whl"))
+
+
+def test_wheel_contains_schema_and_packs(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "edgedb_opt/schema/base.sql" in names
     assert "edgedb_opt/py.typed" in names
@@ -37,53 +32,21 @@ def test_wheel_contains_schema_and_packs(tmp_path: Path) -> None:
     assert len(packs) == len(list((REPO / "schema" / "packs" / "study").glob("*.sql")))
 
 
-def test_installed_wheel_finds_its_schema(tmp_path: Path) -> None:
-    wheel_dir = tmp_path / "wheel"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheel_dir),
-            str(REPO),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+def test_installed_wheel_finds_its_schema(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "-q",
-            "--target",
-            str(target),
-            str(next(wheel_dir.glob("*.whl"))),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+         str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
     code = (
         "import edgedb_opt, edgedb_opt._resources as r, edgedb_opt.migrate as m;"
         "print(edgedb_opt.__file__); print(r.schema_dir()); print(len(m.load_pack('study').steps))"
     )
     proc = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {code}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     module_file, schema, steps = proc.stdout.split()
     assert module_file.startswith(str(target))
