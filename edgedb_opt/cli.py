@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from edgedb_opt import datagen
 from edgedb_opt._progress import LiveProgress, ProgressBar, first_line
-from edgedb_opt.drivers import open_driver
+from edgedb_opt.drivers import open_driver, parse_target
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import EdgeOptError
 from edgedb_opt.migrate import Migrator, StepResult, load_pack
@@ -351,3 +353,37 @@ def status(db: str, as_json: bool, packs: tuple[str, ...]) -> None:
             f"{r.id:<28} {r.pack:<10} {r.state:<8} {r.applied_at or '-':<24} {checksum:<8} "
             f"{r.reason or ''}".rstrip()
         )
+
+
+@main.command()
+@click.argument("sql")
+@db_option
+@json_option
+def rewrite(sql: str, db: str, as_json: bool) -> None:
+    """Rewrite SQL with the NULL-safe rules; show the rules applied and those refused.
+
+    SQL is one statement, or - to read it from stdin. Column nullability and keys come from
+    the database at --db; when the default ./edgeopt.db does not exist, from the reference
+    schema (schema/base.sql).
+
+    Example: edgeopt rewrite "SELECT id FROM exams WHERE id NOT IN (SELECT exam_id FROM questions)"
+    """
+    from edgedb_opt._resources import base_sql
+    from edgedb_opt.rewrite import Schema, optimize, read_schema
+
+    text = sys.stdin.read() if sql == "-" else sql
+    ctx = click.get_current_context()
+    source = ctx.get_parameter_source("db")
+    defaulted = source in (click.core.ParameterSource.DEFAULT, None)
+    if defaulted and parse_target(db)[0] == "sqlite" and not Path(parse_target(db)[1]).exists():
+        schema = Schema.from_ddl(base_sql())
+    else:
+        schema = run(_with_db(db, read_schema, read_only=True, must_exist=True))
+    result = optimize(text, schema, pretty=not as_json)
+    if as_json:
+        _emit_json(result.as_dict())
+        return
+    click.echo(result.sql)
+    click.echo(f"-- applied: {', '.join(result.applied) or 'none'}")
+    for refusal in result.refused:
+        click.echo(f"-- refused {refusal.rule}: {refusal.reason}")

@@ -142,3 +142,26 @@ def test_every_command_has_help_an_example_and_a_readme_entry() -> None:
         assert f"edgeopt {name}" in readme, f"README does not show `edgeopt {name}`"
         proc = edgeopt(name, "--help")
         assert proc.returncode == 0 and "Example:" in proc.stdout
+
+
+def test_rewrite_json_contract_and_parse_errors(seeded_db: Path) -> None:
+    sql = (
+        "SELECT id FROM questions WHERE id NOT IN (SELECT question_id FROM user_answers) "
+        "AND id NOT IN (SELECT DISTINCT study_session_id FROM user_answers)"
+    )
+    proc = edgeopt("rewrite", "--db", str(seeded_db), "--json", sql)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"sql", "applied", "refused"}
+    assert "not_in_to_not_exists" in out["applied"] and "NOT EXISTS" in out["sql"]
+    assert {
+        "rule": "not_in_to_not_exists",
+        "reason": "subquery column may be NULL: NOT IN and NOT EXISTS differ",
+    } in out["refused"]
+    bad = edgeopt("rewrite", "--db", str(seeded_db), "SELECT * FROM WHERE")
+    assert_one_line_error(bad, "line 1, column")
+    # Without --db and without ./edgeopt.db, the reference schema answers.
+    ref = edgeopt(
+        "rewrite", "--json", "SELECT id FROM exams WHERE id NOT IN (SELECT exam_id FROM questions)"
+    )
+    assert ref.returncode == 0 and json.loads(ref.stdout)["applied"] == ["not_in_to_not_exists"]

@@ -54,4 +54,7 @@ class TursoDriver(DbApiDriver):
         except DriverError as exc:
             await driver.close()
             raise DriverError(f"cannot use {p} as a Turso database: {exc}") from exc
+        except BaseException:
+            await driver.close()
+            raise
         return driver
