@@ -1,0 +1,535 @@
+"""Recording answers: one transaction per batch, idempotent, all or nothing.
+
+:class:`AnswerWriter` stores a batch of answers and keeps every aggregate that summarizes
+them (question statistics, the session's and test attempt's counters, ``user_progress``)
+as ``datagen`` builds them, in one ``BEGIN IMMEDIATE`` transaction:
+
+1. compound ``SELECT ... UNION ALL ...`` statements (one for a usual batch) read what the
+   batch depends on: keys already stored, the questions, users, sessions, attempts and
+   progress rows it cites, the timed-answer count and sum of its questions and sessions,
+   and the earlier attempts per (user, question). With the study pack each part is an
+   index seek (``idx_user_answers_question_stats``, ``..._session``, ``..._user_question_time``).
+2. the batch is checked against what was read, and the new answers are aggregated in
+   Python per question, session, attempt and (user, exam). Stored keys are skipped.
+3. a list of statements writes it: a multi-row ``INSERT`` of the answers, one
+   ``UPDATE ... FROM (VALUES ...)`` each for questions, sessions, attempts and known
+   ``user_progress`` rows, and a multi-row ``INSERT`` of new progress rows, each chunked
+   under the bound-variable limit (one UPDATE per row where ``update_from`` is missing).
+
+Counters are incremented in SQL; averages are recomputed exactly from the integer count
+and sum of non-NULL times, which is what SQL ``AVG`` over every answer gives. The statements
+of step 3 depend only on what step 1 read, so a remote driver can run step 1 and hand step 3
+to ``batch`` within one interactive transaction. :class:`BaselineAnswerWriter` is what a
+plain app does instead: autocommit statements, one answer at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgedb_opt.drivers.base import Driver, Params, Row
+from edgedb_opt.study.models import (
+    Answer,
+    AnswerRejected,
+    Invalidates,
+    Stale,
+    Totals,
+    WriteResult,
+    check_parent,
+    coerce_answers,
+    invalidate,
+    merge_objective_scores,
+    next_streak,
+    stamp,
+)
+
+__all__ = ["AnswerRejected", "AnswerWriter", "BaselineAnswerWriter", "WriteResult"]
+
+#: Bound variables per statement: SQLite builds before 3.32 allow 999 (newer ones 32766).
+DEFAULT_MAX_VARIABLES = 999
+_MAX_TERMS = 64  # SELECTs per compound statement, well under SQLITE_MAX_COMPOUND_SELECT
+_WIDEST = 12  # values per row of the widest multi-row statement (the answers' INSERT)
+_INSERT_ANSWERS = (
+    "INSERT INTO user_answers (user_id, question_id, study_session_id, test_attempt_id,"
+    " selected_answer, is_correct, time_spent_seconds, confidence_level, flagged, answered_at,"
+    " client_answer_id, attempt_number) VALUES {v}"
+)
+_STORED, _QUESTION, _QTIME, _USER, _SESSION, _STIME, _ATTEMPT, _PROGRESS, _TRIES = range(9)
+#: Parts of the lookup, each ``SELECT tag, key, a, b, c, d`` over an ``IN`` list of keys.
+_LOOKUPS = {
+    _STORED: "SELECT {t}, client_answer_id, NULL, NULL, NULL, NULL FROM user_answers"
+    " WHERE client_answer_id IN ({k})",
+    _QUESTION: "SELECT {t}, id, exam_id, objective_id, NULL, NULL FROM questions WHERE id IN ({k})",
+    _QTIME: "SELECT {t}, question_id, count(time_spent_seconds), sum(time_spent_seconds),"
+    " NULL, NULL FROM user_answers WHERE question_id IN ({k}) GROUP BY question_id",
+    _USER: "SELECT {t}, id, NULL, NULL, NULL, NULL FROM users WHERE id IN ({k})",
+    _SESSION: "SELECT {t}, id, user_id, exam_id, objective_scores, NULL FROM study_sessions"
+    " WHERE id IN ({k})",
+    _STIME: "SELECT {t}, study_session_id, count(time_spent_seconds), sum(time_spent_seconds),"
+    " NULL, NULL FROM user_answers WHERE study_session_id IN ({k}) GROUP BY study_session_id",
+    _ATTEMPT: "SELECT {t}, id, user_id, exam_id, NULL, NULL FROM test_attempts WHERE id IN ({k})",
+    _PROGRESS: "SELECT {t}, user_id, exam_id, current_streak, best_streak, last_studied_at"
+    " FROM user_progress WHERE user_id IN ({k})",
+}
+_TRIES_SQL = (
+    "SELECT {t}, user_id, question_id, count(*), NULL, NULL FROM user_answers"
+    " WHERE user_id IN ({u}) AND question_id IN ({q}) GROUP BY user_id, question_id"
+)
+#: Counter updates: the key columns of a row, and SET over its other values {n}, ... (the
+#: keys are {1}, ...). Counters are incremented; streaks and averages come from Python.
+_SETS: dict[str, tuple[tuple[str, ...], str]] = {
+    "questions": (
+        ("id",),
+        "total_attempts = total_attempts + {2}, correct_attempts = correct_attempts + {3},"
+        " avg_time_seconds = {4}",
+    ),
+    "study_sessions": (
+        ("id",),
+        "answered_count = answered_count + {2}, correct_count = correct_count + {3},"
+        " accuracy = CAST(correct_count + {3} AS REAL) / (answered_count + {2}),"
+        " avg_time_seconds = {4}, objective_scores = {5}",
+    ),
+    "test_attempts": (("id",), "correct_count = correct_count + {2}"),
+    "user_progress": (
+        ("user_id", "exam_id"),
+        "questions_answered = questions_answered + {3}, correct_answers = correct_answers + {4},"
+        " accuracy = CAST(correct_answers + {4} AS REAL) / (questions_answered + {3}),"
+        " study_time_seconds = study_time_seconds + {5}, current_streak = {6},"
+        " best_streak = {7}, last_studied_at = {8}, updated_at = {9}",
+    ),
+}
+_INSERT_PROGRESS = (
+    "INSERT INTO user_progress (user_id, exam_id, questions_answered, correct_answers, accuracy,"
+    " study_time_seconds, current_streak, best_streak, last_studied_at, updated_at) VALUES {v}"
+)
+
+Clock = Callable[[], dt.datetime]
+Statement = tuple[str, Params]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _marks(n: int, width: int = 1) -> str:
+    """Placeholders for ``n`` values, or ``n`` rows of ``width`` values.
+
+    >>> _marks(2), _marks(2, 3)
+    ('?, ?', '(?, ?, ?), (?, ?, ?)')
+    """
+    if width == 1:
+        return ", ".join(["?"] * n)
+    return ", ".join([f"({', '.join(['?'] * width)})"] * n)
+
+
+def answer_values(a: Answer, at: str) -> tuple[Any, ...]:
+    """The columns of :data:`_INSERT_ANSWERS` but ``attempt_number``, for one answer."""
+    return (
+        *(a.user_id, a.question_id, a.study_session_id, a.test_attempt_id, a.selected_answer),
+        *(int(a.is_correct), a.time_spent_seconds, a.confidence_level, int(a.flagged)),
+        *(at, a.client_answer_id),
+    )
+
+
+@dataclass
+class _Batch:
+    """The answers of one batch checked against what was read, and their aggregates."""
+
+    now: str
+    stored: set[str] = field(default_factory=set)
+    questions: dict[int, tuple[int, int | None]] = field(default_factory=dict)
+    qtimes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    users: set[int] = field(default_factory=set)
+    sessions: dict[int, tuple[int, int, str | None]] = field(default_factory=dict)
+    stimes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    attempts: dict[int, tuple[int, int]] = field(default_factory=dict)
+    progress: dict[tuple[int, int], tuple[int, int, str | None]] = field(default_factory=dict)
+    tries: dict[tuple[int, int], int] = field(default_factory=dict)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    per_question: dict[int, Totals] = field(default_factory=dict)
+    per_session: dict[int, Totals] = field(default_factory=dict)
+    per_attempt: dict[int, Totals] = field(default_factory=dict)
+    per_progress: dict[tuple[int, int], Totals] = field(default_factory=dict)
+    result: WriteResult = field(default_factory=WriteResult)
+    stale: dict[Stale, None] = field(default_factory=dict)
+
+    def read(self, row: Row) -> None:
+        """Take in one row of the lookup statements."""
+        tag, key, a, b, c, d = row
+        if tag == _STORED:
+            self.stored.add(key)
+        elif tag == _QUESTION:
+            self.questions[key] = (a, b)
+        elif tag in (_QTIME, _STIME):
+            (self.qtimes if tag == _QTIME else self.stimes)[key] = (a, b or 0)
+        elif tag == _USER:
+            self.users.add(key)
+        elif tag == _SESSION:
+            self.sessions[key] = (a, b, c)
+        elif tag == _ATTEMPT:
+            self.attempts[key] = (a, b)
+        elif tag == _PROGRESS:
+            self.progress[key, a] = (b, c, d)
+        else:
+            self.tries[key, a] = b
+
+    def add(self, i: int, a: Answer) -> None:
+        """Check item ``i`` and count it in, or skip it as already stored."""
+        question = self.questions.get(a.question_id)
+        if a.client_answer_id in self.stored:
+            self.result.duplicate_ids.append(a.client_answer_id)
+            if question is not None:
+                self.stale[a.user_id, a.question_id, question[0], a.study_session_id] = None
+            return
+        if question is None:
+            raise AnswerRejected(i, f"question {a.question_id} does not exist")
+        if a.user_id not in self.users:
+            raise AnswerRejected(i, f"user {a.user_id} does not exist")
+        exam, objective = question
+        if a.study_session_id is not None:
+            session = self.sessions.get(a.study_session_id)
+            check_parent(i, a, exam, "study session", session and session[:2])
+            totals = self.per_session.setdefault(a.study_session_id, Totals())
+            totals.add(a)
+            if objective is not None:
+                score = totals.objectives.setdefault(objective, [0, 0])
+                score[0], score[1] = score[0] + 1, score[1] + a.is_correct
+        if a.test_attempt_id is not None:
+            check_parent(i, a, exam, "test attempt", self.attempts.get(a.test_attempt_id))
+            self.per_attempt.setdefault(a.test_attempt_id, Totals()).add(a)
+        at = stamp(a.answered_at) if a.answered_at is not None else self.now
+        pair = (a.user_id, a.question_id)
+        self.tries[pair] = tries = self.tries.get(pair, 0) + 1
+        self.rows.append((*answer_values(a, at), tries))
+        self.per_question.setdefault(a.question_id, Totals()).add(a)
+        key = (a.user_id, exam)
+        if key not in self.per_progress:
+            self.per_progress[key] = Totals(streak=self.progress.get(key, (0, 0, None)))
+        progress = self.per_progress[key]
+        progress.add(a)
+        progress.streak = next_streak(*progress.streak, at)
+        self.result.client_answer_ids.append(a.client_answer_id)
+        self.stale[a.user_id, a.question_id, exam, a.study_session_id] = None
+
+
+class AnswerWriter:
+    """Store batches of answers, one transaction each (see the module docstring).
+
+    Args:
+        db: any :class:`~edgedb_opt.drivers.base.Driver`.
+        now: the clock of answers without ``answered_at`` and of ``updated_at``.
+        chunk_rows: at most this many rows per multi-row statement and keys per ``IN``
+            list; by default as many as ``max_variables`` allows.
+        max_variables: bound variables per statement; 999 suits every SQLite build.
+        cache: invalidated after each commit with the ``user:``, ``question:``, ``exam:``
+            and ``session:`` tags of the batch's answers, duplicates included (a retry
+            after a commit whose invalidation was lost still invalidates).
+    """
+
+    def __init__(
+        self,
+        db: Driver,
+        *,
+        now: Clock | None = None,
+        chunk_rows: int | None = None,
+        max_variables: int = DEFAULT_MAX_VARIABLES,
+        cache: Invalidates | None = None,
+    ) -> None:
+        if chunk_rows is not None and chunk_rows < 1:
+            raise ValueError("chunk_rows must be at least 1")
+        if max_variables < _WIDEST:
+            raise ValueError(f"max_variables must be at least {_WIDEST}")
+        self.db = db
+        self.cache = cache
+        self._now = now or _utcnow
+        self._chunk_rows = chunk_rows
+        self._max_variables = max_variables
+
+    async def record(self, answers: Sequence[Answer | Mapping[str, Any]]) -> WriteResult:
+        """Store a batch of answers and every aggregate they feed, atomically.
+
+        Items whose ``client_answer_id`` is already stored are skipped as duplicates, without
+        being checked against the database again (what they cite may have changed since).
+
+        Returns:
+            What was inserted, and which keys were skipped as already stored.
+        Raises:
+            AnswerRejected: an item is invalid (its index and why); nothing was written.
+            DriverError: the database failed; nothing was written.
+        """
+        items = coerce_answers(answers)
+        if not items:
+            return WriteResult()
+        batch = _Batch(now=stamp(self._now()))
+        async with self.db.transaction("IMMEDIATE"):
+            for sql, params in self.lookup_statements(items):
+                for row in await self.db.fetch_all(sql, params):
+                    batch.read(row)
+            for i, item in enumerate(items):
+                batch.add(i, item)
+            for sql, params in self.write_statements(batch):
+                # No counts are needed (they come from the batch), and on DB-API drivers
+                # executemany with one row costs fewer thread hops than execute.
+                await self.db.executemany(sql, [params])
+        await invalidate(self.cache, batch.stale)
+        return self._result(batch)
+
+    def _rows_per(self, width: int) -> int:
+        rows = self._max_variables // width
+        return min(self._chunk_rows, rows) if self._chunk_rows else rows
+
+    def lookup_statements(self, items: Sequence[Answer]) -> list[Statement]:
+        """The compound SELECTs that read what ``items`` depend on."""
+        questions = sorted({a.question_id for a in items})
+        users = sorted({a.user_id for a in items})
+        sessions = sorted({a.study_session_id for a in items if a.study_session_id is not None})
+        attempts = sorted({a.test_attempt_id for a in items if a.test_attempt_id is not None})
+        keys: dict[int, Sequence[Any]] = {
+            _STORED: [a.client_answer_id for a in items],
+            _QUESTION: questions,
+            _QTIME: questions,
+            _USER: users,
+            _SESSION: sessions,
+            _STIME: sessions,
+            _ATTEMPT: attempts,
+            _PROGRESS: users,
+        }
+        per = self._rows_per(1)
+        terms: list[tuple[str, list[Any]]] = [
+            (sql.format(t=tag, k=_marks(len(chunk))), list(chunk))
+            for tag, sql in _LOOKUPS.items()
+            for chunk in _chunks(keys[tag], per)
+        ]
+        # The earlier attempts of each (user, question): a user IN list crossed with a
+        # question IN list, a superset of the pairs that the index answers by seeks.
+        for chunk in _chunks(sorted({(a.user_id, a.question_id) for a in items}), max(1, per // 2)):
+            us, qs = sorted({p[0] for p in chunk}), sorted({p[1] for p in chunk})
+            sql = _TRIES_SQL.format(t=_TRIES, u=_marks(len(us)), q=_marks(len(qs)))
+            terms.append((sql, [*us, *qs]))
+        statements: list[Statement] = []
+        sqls: list[str] = []
+        params: list[Any] = []
+        for sql, values in terms:
+            if sqls and (
+                len(params) + len(values) > self._max_variables or len(sqls) == _MAX_TERMS
+            ):
+                statements.append((" UNION ALL ".join(sqls), params))
+                sqls, params = [], []
+            sqls.append(sql)
+            params += values
+        if sqls:
+            statements.append((" UNION ALL ".join(sqls), params))
+        return statements
+
+    def write_statements(self, batch: _Batch) -> list[Statement]:
+        """The statements that store a checked batch (empty when every answer was stored)."""
+        out = self._multi(_INSERT_ANSWERS, batch.rows)
+        out += self._update(
+            "questions",
+            [
+                (q, t.answered, t.correct, t.average(batch.qtimes.get(q)))
+                for q, t in batch.per_question.items()
+            ],
+        )
+        out += self._update(
+            "study_sessions",
+            [
+                (*(s, t.answered, t.correct, t.average(batch.stimes.get(s))), scores)
+                for s, t in batch.per_session.items()
+                for scores in [merge_objective_scores(batch.sessions[s][2], t.objectives)]
+            ],
+        )
+        out += self._update("test_attempts", [(k, t.correct) for k, t in batch.per_attempt.items()])
+        # Known (user, exam) rows are updated and new ones inserted, rather than upserted:
+        # the lookup already told which exist, and the Turso engine misreads ON CONFLICT
+        # targets in files that hold an FTS5 table.
+        stored: list[tuple[Any, ...]] = []
+        new: list[tuple[Any, ...]] = []
+        for key, t in batch.per_progress.items():
+            row = (*key, t.answered, t.correct, t.seconds, *t.streak, batch.now)
+            (stored if key in batch.progress else new).append(row)
+        out += self._update("user_progress", stored)
+        return out + self._multi(_INSERT_PROGRESS, [(*r[:4], r[3] / r[2], *r[4:]) for r in new])
+
+    def _multi(self, template: str, rows: Sequence[tuple[Any, ...]]) -> list[Statement]:
+        if not rows:
+            return []
+        width = len(rows[0])
+        return [
+            (template.format(v=_marks(len(chunk), width)), [v for row in chunk for v in row])
+            for chunk in _chunks(rows, self._rows_per(width))
+        ]
+
+    def _update(self, table: str, rows: Sequence[tuple[Any, ...]]) -> list[Statement]:
+        """One ``UPDATE ... FROM (VALUES ...)`` per chunk, or one UPDATE per row without it."""
+        if not rows:
+            return []
+        width, (keys, sets) = len(rows[0]), _SETS[table]
+        if not self.db.capabilities.update_from:
+            where = " AND ".join(f"{k} = ?{n}" for n, k in enumerate(keys, 1))
+            sql = f"UPDATE {table} SET {sets.format(*(f'?{n}' for n in range(width + 1)))}"
+            return [(f"{sql} WHERE {where}", list(row)) for row in rows]
+        where = " AND ".join(f"{table}.{k} = v.column{n}" for n, k in enumerate(keys, 1))
+        values = sets.format(*(f"v.column{n}" for n in range(width + 1)))
+        return [
+            (
+                f"UPDATE {table} SET {values} FROM (VALUES {_marks(len(chunk), width)}) AS v"
+                f" WHERE {where}",
+                [v for row in chunk for v in row],
+            )
+            for chunk in _chunks(rows, self._rows_per(width))
+        ]
+
+    @staticmethod
+    def _result(batch: _Batch) -> WriteResult:
+        r = batch.result
+        return WriteResult(
+            inserted=len(r.client_answer_ids),
+            duplicates=len(r.duplicate_ids),
+            questions_updated=len(batch.per_question),
+            sessions_updated=len(batch.per_session),
+            attempts_updated=len(batch.per_attempt),
+            progress_updated=len(batch.per_progress),
+            client_answer_ids=r.client_answer_ids,
+            duplicate_ids=r.duplicate_ids,
+        )
+
+
+_BASE_INSERT = _INSERT_ANSWERS.format(
+    v="(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+    " (SELECT count(*) + 1 FROM user_answers WHERE user_id = ?1 AND question_id = ?2))"
+)
+_BASE_SETS = {
+    "questions": "total_attempts = total_attempts + 1, correct_attempts = correct_attempts + ?2,"
+    " avg_time_seconds = (SELECT avg(time_spent_seconds) FROM user_answers WHERE question_id = ?1)",
+    "study_sessions": "answered_count = answered_count + 1, correct_count = correct_count + ?2,"
+    " accuracy = CAST(correct_count + ?2 AS REAL) / (answered_count + 1),"
+    " avg_time_seconds = (SELECT avg(time_spent_seconds) FROM user_answers"
+    " WHERE study_session_id = ?1), objective_scores = ?3",
+    "test_attempts": "correct_count = correct_count + ?2",
+}
+#: :func:`~edgedb_opt.study.models.next_streak` in SQL, over the row and one new answer.
+_STREAK = (
+    "CASE WHEN last_studied_at IS NULL THEN 1"
+    " WHEN date(excluded.last_studied_at) = date(last_studied_at) THEN max(current_streak, 1)"
+    " WHEN date(excluded.last_studied_at) = date(last_studied_at, '+1 day')"
+    " THEN max(current_streak, 1) + 1"
+    " WHEN date(excluded.last_studied_at) > date(last_studied_at) THEN 1"
+    " ELSE current_streak END"
+)
+_BASE_PROGRESS = _INSERT_PROGRESS.format(v=_marks(1, 10)) + (
+    " ON CONFLICT (user_id, exam_id) DO UPDATE SET"
+    " questions_answered = questions_answered + 1,"
+    " correct_answers = correct_answers + excluded.correct_answers,"
+    " accuracy = CAST(correct_answers + excluded.correct_answers AS REAL)"
+    " / (questions_answered + 1),"
+    " study_time_seconds = study_time_seconds + excluded.study_time_seconds,"
+    f" current_streak = {_STREAK}, best_streak = max(best_streak, {_STREAK}),"
+    " last_studied_at = CASE WHEN last_studied_at IS NULL"
+    " OR excluded.last_studied_at > last_studied_at"
+    " THEN excluded.last_studied_at ELSE last_studied_at END,"
+    " updated_at = excluded.updated_at"
+)
+
+
+class BaselineAnswerWriter:
+    """What a plain app does: each answer on its own, one autocommit statement at a time.
+
+    Per answer: look up the key, the question, the user and the session or attempt, then
+    INSERT the answer and UPDATE the question's statistics (the average by SQL ``AVG``),
+    the session or attempt and ``user_progress``, each statement committing on its own.
+    The aggregates end up equal to :class:`AnswerWriter`'s for the same answers, but a
+    bad item stops the batch with the answers before it already stored.
+    """
+
+    def __init__(
+        self, db: Driver, *, now: Clock | None = None, cache: Invalidates | None = None
+    ) -> None:
+        self.db = db
+        self.cache = cache
+        self._now = now or _utcnow
+
+    async def _one(self, sql: str, *params: Any) -> Row | None:
+        rows = await self.db.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    async def record(self, answers: Sequence[Answer | Mapping[str, Any]]) -> WriteResult:
+        """Store answers one at a time (see the class docstring)."""
+        items = coerce_answers(answers)
+        now = stamp(self._now())
+        result = WriteResult()
+        touched: dict[str, set[Any]] = {t: set() for t in ("q", "s", "t", "p")}
+        stale: dict[Stale, None] = {}
+        for i, a in enumerate(items):
+            cid = a.client_answer_id
+            question = await self._one(
+                "SELECT exam_id, objective_id FROM questions WHERE id = ?", a.question_id
+            )
+            if await self._one("SELECT 1 FROM user_answers WHERE client_answer_id = ?", cid):
+                result.duplicate_ids.append(cid)
+                if question is not None:
+                    stale[a.user_id, a.question_id, question[0], a.study_session_id] = None
+                continue
+            if question is None:
+                raise AnswerRejected(i, f"question {a.question_id} does not exist")
+            if await self._one("SELECT 1 FROM users WHERE id = ?", a.user_id) is None:
+                raise AnswerRejected(i, f"user {a.user_id} does not exist")
+            exam, objective = question
+            c = int(a.is_correct)
+            scores = None
+            if a.study_session_id is not None:
+                session = await self._one(
+                    "SELECT user_id, exam_id, objective_scores FROM study_sessions WHERE id = ?",
+                    a.study_session_id,
+                )
+                check_parent(i, a, exam, "study session", session and session[:2])
+                scores = merge_objective_scores(
+                    session[2] if session else None,
+                    {objective: [1, c]} if objective is not None else {},
+                )
+            if a.test_attempt_id is not None:
+                attempt = await self._one(
+                    "SELECT user_id, exam_id FROM test_attempts WHERE id = ?", a.test_attempt_id
+                )
+                check_parent(i, a, exam, "test attempt", attempt)
+            at = stamp(a.answered_at) if a.answered_at is not None else now
+            await self.db.execute(_BASE_INSERT, answer_values(a, at))
+            await self._set("questions", a.question_id, c)
+            touched["q"].add(a.question_id)
+            if a.study_session_id is not None:
+                await self._set("study_sessions", a.study_session_id, c, scores)
+                touched["s"].add(a.study_session_id)
+            if a.test_attempt_id is not None:
+                await self._set("test_attempts", a.test_attempt_id, c)
+                touched["t"].add(a.test_attempt_id)
+            secs = a.time_spent_seconds or 0
+            await self.db.execute(
+                _BASE_PROGRESS, (a.user_id, exam, 1, c, float(c), secs, 1, 1, at, now)
+            )
+            touched["p"].add((a.user_id, exam))
+            result.client_answer_ids.append(cid)
+            stale[a.user_id, a.question_id, exam, a.study_session_id] = None
+        await invalidate(self.cache, stale)
+        return WriteResult(
+            inserted=len(result.client_answer_ids),
+            duplicates=len(result.duplicate_ids),
+            questions_updated=len(touched["q"]),
+            sessions_updated=len(touched["s"]),
+            attempts_updated=len(touched["t"]),
+            progress_updated=len(touched["p"]),
+            client_answer_ids=result.client_answer_ids,
+            duplicate_ids=result.duplicate_ids,
+        )
+
+    async def _set(self, table: str, key: int, *values: Any) -> None:
+        await self.db.execute(
+            f"UPDATE {table} SET {_BASE_SETS[table]} WHERE id = ?1", (key, *values)
+        )
