@@ -20,13 +20,9 @@ from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.drivers.turso_driver import TursoDriver
 from edgedb_opt.errors import EdgeOptError
 from edgedb_opt.migrate import Migrator, load_pack
+from edgedb_opt.study.baseline_writer import BaselineAnswerWriter
 from edgedb_opt.study.models import Answer, next_streak
-from edgedb_opt.study.writer import (
-    AnswerRejected,
-    AnswerWriter,
-    BaselineAnswerWriter,
-    WriteResult,
-)
+from edgedb_opt.study.writer import AnswerRejected, AnswerWriter, WriteResult
 from tests.conftest import query, sha256
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, 0)
