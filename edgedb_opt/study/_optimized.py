@@ -1,0 +1,321 @@
+"""The optimized study flow: the shapes of ``tests/fixtures/hot`` over the study pack.
+
+Each statement is written for one index of the pack (named next to it) and returns the
+same raw tuples as its baseline twin in ``_baseline``. The ``*_SQL`` constants are the
+main statements, complete with no objective filter, so tests and ``edgeopt health`` can
+EXPLAIN them; the study picks are formatted with ``{objectives}`` at run time.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left, bisect_right
+from typing import Any
+
+from edgedb_opt.drivers.base import Row
+from edgedb_opt.study._baseline import (
+    CANDIDATE_FILTER,
+    PROGRESS_COLUMNS,
+    QUESTION_COLUMNS,
+    StudyArgs,
+    StudyDatabase,
+    sample_picks,
+)
+
+# Practice: the ids answered since the cutoff (a range of idx_user_answers_user_time) and
+# the candidate ids (index-only from idx_questions_speed_drill or, with an objective filter,
+# idx_questions_study_candidates), each as one string. The difference is taken in Python:
+# measured at 2M answers it beats a NOT EXISTS probe of (user_id, question_id, answered_at)
+# per candidate 2-5x, and one string crosses into Python far faster than 7,000 rows.
+_PRACTICE = f"""
+SELECT (SELECT group_concat(user_answers.question_id) FROM user_answers
+        WHERE user_answers.user_id = ? AND user_answers.answered_at >= ?) AS recent,
+       (SELECT group_concat(questions.id) FROM questions
+        WHERE {CANDIDATE_FILTER}) AS candidates"""
+PRACTICE_SQL = _PRACTICE.format(objectives="")
+
+# The picked rows by key, in pick order (json_each keeps the order of the array).
+QUESTION_ROWS_SQL = f"""
+SELECT {QUESTION_COLUMNS}, objectives.code, objectives.name
+FROM json_each(?) AS picked
+CROSS JOIN questions ON questions.id = picked.value
+LEFT JOIN objectives ON objectives.id = questions.objective_id
+ORDER BY picked.key"""
+
+# The recent-answer probe of the other modes: one index-only seek of
+# idx_user_answers_user_question_time per candidate examined.
+_NOT_RECENT = """NOT EXISTS (
+          SELECT 1 FROM user_answers
+          WHERE user_answers.user_id = ? AND user_answers.question_id = questions.id
+            AND user_answers.answered_at >= ?)"""
+
+# Speed drill walks idx_questions_speed_drill in difficulty order and stops once LIMIT
+# candidates survive the probe: only the ids of the difficulty levels walked are sorted
+# (by id), and only the picked rows are read in full.
+_SPEED_DRILL = f"""
+SELECT {QUESTION_COLUMNS}, objectives.code, objectives.name
+FROM (
+    SELECT questions.id AS id, questions.difficulty AS difficulty
+    FROM questions
+    WHERE {CANDIDATE_FILTER} AND {_NOT_RECENT}
+    ORDER BY questions.difficulty, questions.id
+    LIMIT ?
+) AS picked
+CROSS JOIN questions ON questions.id = picked.id
+LEFT JOIN objectives ON objectives.id = questions.objective_id
+ORDER BY picked.difficulty, picked.id"""
+SPEED_DRILL_SQL = _SPEED_DRILL.format(objectives="")
+
+# Weak areas: the user's answers grouped per question index-only on
+# idx_user_answers_user_question_time, each answered question looked up once (not each
+# answer), the candidates from the covering partial index ranked by their objective's
+# rate. Only the picked rows are read in full (deferred join). The unary + on difficulty
+# steers the planner to idx_questions_study_candidates, which covers objective_id, instead
+# of idx_questions_speed_drill and a table read per candidate.
+_WEAK_FILTER = CANDIDATE_FILTER.replace("questions.difficulty", "+questions.difficulty")
+_WEAK_AREAS = f"""
+WITH per_question AS (
+    SELECT user_answers.question_id AS question_id, SUM(user_answers.is_correct) AS correct,
+           COUNT(*) AS answered
+    FROM user_answers
+    WHERE user_answers.user_id = ?
+    GROUP BY user_answers.question_id
+), rates AS (
+    SELECT questions.objective_id AS objective_id, SUM(per_question.correct) AS correct,
+           SUM(per_question.answered) AS answered
+    FROM per_question CROSS JOIN questions ON questions.id = per_question.question_id
+    WHERE questions.exam_id = ? AND questions.objective_id IS NOT NULL
+    GROUP BY questions.objective_id
+)
+SELECT {QUESTION_COLUMNS}, objectives.code, objectives.name, picked.correct, picked.answered
+FROM (
+    SELECT questions.id AS id, rates.correct AS correct, rates.answered AS answered
+    FROM questions LEFT JOIN rates ON rates.objective_id = questions.objective_id
+    WHERE {_WEAK_FILTER} AND {_NOT_RECENT}
+    ORDER BY rates.answered IS NULL, rates.correct * 1.0 / rates.answered, questions.id
+    LIMIT ?
+) AS picked
+CROSS JOIN questions ON questions.id = picked.id
+LEFT JOIN objectives ON objectives.id = questions.objective_id
+ORDER BY picked.answered IS NULL, picked.correct * 1.0 / picked.answered, picked.id"""
+WEAK_AREAS_SQL = _WEAK_AREAS.format(objectives="")
+
+# Review (fixture review_wrong_answers): the wrong answers from the partial index
+# idx_user_answers_wrong, the "answered correctly since" probe index-only on
+# idx_user_answers_user_question_time. CROSS JOIN keeps the answers as the outer loop.
+_REVIEW = f"""
+SELECT {QUESTION_COLUMNS}, objectives.code, objectives.name,
+       COUNT(*) AS wrong_count, MAX(user_answers.answered_at) AS last_wrong_at
+FROM user_answers
+CROSS JOIN questions ON questions.id = user_answers.question_id
+LEFT JOIN objectives ON objectives.id = questions.objective_id
+WHERE user_answers.user_id = ? AND user_answers.is_correct = 0 AND {CANDIDATE_FILTER}
+  AND NOT EXISTS (
+      SELECT 1 FROM user_answers AS later
+      WHERE later.user_id = user_answers.user_id
+        AND later.question_id = user_answers.question_id
+        AND later.answered_at > user_answers.answered_at
+        AND later.is_correct = 1)
+GROUP BY user_answers.question_id
+ORDER BY last_wrong_at DESC, user_answers.question_id
+LIMIT ?"""
+REVIEW_SQL = _REVIEW.format(objectives="")
+
+
+def _reorder(row: Row, extra: tuple[Any, ...]) -> Row:
+    """Question columns with objective code and name after objective_id, then ``extra``."""
+    return (*row[:3], row[7], row[8], *row[3:7], *extra)
+
+
+async def study_questions(db: StudyDatabase, a: StudyArgs) -> list[Row]:
+    """Raw study rows, the same as ``_baseline.study_questions`` returns."""
+    fmt = {"objectives": a.objectives_sql()}
+    where = a.candidate_params()
+    if a.mode == "review":
+        rows = await db.fetch_all(_REVIEW.format(**fmt), [a.user_id, *where, a.limit])
+        return [_reorder(r, (None, None, r[9], r[10])) for r in rows]
+    probe = [*where, a.user_id, a.cutoff]
+    if a.mode == "weak_areas":
+        rows = await db.fetch_all(
+            _WEAK_AREAS.format(**fmt), [a.user_id, a.exam_id, *probe, a.limit]
+        )
+        return [_reorder(r, (r[9], r[10], None, None)) for r in rows]
+    if a.mode == "speed_drill":
+        rows = await db.fetch_all(_SPEED_DRILL.format(**fmt), [*probe, a.limit])
+        return [_reorder(r, (None, None, None, None)) for r in rows]
+    ((recent, candidates),) = await db.fetch_all(
+        _PRACTICE.format(**fmt), [a.user_id, a.cutoff, *where]
+    )
+    ids: list[int] = sorted(json.loads(f"[{candidates}]")) if candidates else []
+    gone = _positions(ids, json.loads(f"[{recent}]") if recent else [])
+    picks = [
+        _kept(ids, gone, p) for p in sample_picks(range(len(ids) - len(gone)), a.limit, a.seed)
+    ]
+    if not picks:
+        return []
+    rows = await db.fetch_all(QUESTION_ROWS_SQL, (json.dumps(picks),))
+    return [_reorder(r, (None, None, None, None)) for r in rows]
+
+
+def _positions(ids: list[int], drop: list[int]) -> list[int]:
+    """Sorted positions in ``ids`` (sorted) of the values of ``drop`` that it holds."""
+    out = []
+    for value in set(drop):  # a busy user answers some questions many times a day
+        i = bisect_left(ids, value)
+        if i < len(ids) and ids[i] == value:
+            out.append(i)
+    return sorted(out)
+
+
+def _kept(ids: list[int], gone: list[int], p: int) -> int:
+    """The ``p``-th id of ``ids`` not at a position in ``gone``, without building that list.
+
+    The position j of the answer is the least fixed point of j = p + |gone <= j|; iterating
+    from p climbs to it.
+
+    >>> [_kept([10, 20, 30, 40, 50], [0, 2, 3], p) for p in range(2)]
+    [20, 50]
+    """
+    j = p
+    while (nxt := p + bisect_right(gone, j)) != j:
+        j = nxt
+    return ids[j]
+
+
+# Fixture session_progress: the session's answers index-only from the partial index
+# idx_user_answers_session, questions by key, one aggregate per objective.
+SESSION_PROGRESS_SQL = """
+SELECT questions.objective_id, COUNT(*), SUM(user_answers.is_correct),
+       SUM(user_answers.time_spent_seconds), COUNT(user_answers.time_spent_seconds)
+FROM user_answers
+CROSS JOIN questions ON questions.id = user_answers.question_id
+WHERE user_answers.study_session_id = ?
+GROUP BY questions.objective_id"""
+
+
+async def session_groups(db: StudyDatabase, session_id: int) -> list[Row]:
+    """Per objective: answered, correct, sum and count of the non-NULL times."""
+    rows = await db.fetch_all(SESSION_PROGRESS_SQL, (session_id,))
+    return [(o, n, c or 0, t or 0, tn) for o, n, c, t, tn in rows]
+
+
+# The progress row, the week's answers (a range of idx_user_answers_user_time) and the
+# streak in one statement. The streak numbers the answers newest first with ROW_NUMBER()
+# and stops at the first wrong one: SQLite streams the window in index order, so this
+# reads the streak, not the history. The unary + keeps the planner from building an
+# automatic index on is_correct, which would read the whole history first (40x slower
+# for a heavy user). Only a user with no wrong answer on the exam at all falls through
+# to counting every answer.
+_EXAM_ANSWERS = """FROM user_answers
+            CROSS JOIN questions ON questions.id = user_answers.question_id
+            WHERE user_answers.user_id = ? AND questions.exam_id = ?"""
+USER_PROGRESS_SQL = f"""
+SELECT {PROGRESS_COLUMNS},
+       (SELECT COUNT(*) {_EXAM_ANSWERS} AND user_answers.answered_at >= ?) AS answers_7d,
+       COALESCE(
+           (SELECT ordered.position - 1
+            FROM (SELECT user_answers.is_correct AS is_correct,
+                         ROW_NUMBER() OVER (
+                             ORDER BY user_answers.answered_at DESC, user_answers.id DESC
+                         ) AS position
+                  {_EXAM_ANSWERS}) AS ordered
+            WHERE +ordered.is_correct = 0
+            LIMIT 1),
+           (SELECT COUNT(*) {_EXAM_ANSWERS})) AS current_streak
+FROM (SELECT 1) AS one
+LEFT JOIN user_progress
+       ON user_progress.user_id = ? AND user_progress.exam_id = ?"""
+
+
+async def user_progress(
+    db: StudyDatabase, user_id: int, exam_id: int, week_start: str
+) -> tuple[Row | None, int, int]:
+    """The progress row (None if absent), answers since ``week_start``, current streak."""
+    params = (user_id, exam_id, week_start, user_id, exam_id, user_id, exam_id, user_id, exam_id)
+    ((*progress, week, streak),) = await db.fetch_all(USER_PROGRESS_SQL, params)
+    return (tuple(progress) if progress[0] is not None else None), week, streak
+
+
+# One page in index order from idx_user_progress_leaderboard, then each page user's week
+# as one range of idx_user_answers_user_time, counted in one GROUP BY.
+LEADERBOARD_SQL = """
+WITH page AS (
+    SELECT user_progress.user_id AS user_id, user_progress.readiness_score AS readiness_score
+    FROM user_progress
+    WHERE user_progress.exam_id = ? AND user_progress.readiness_score IS NOT NULL
+    ORDER BY user_progress.readiness_score DESC, user_progress.user_id
+    LIMIT ?
+)
+SELECT RANK() OVER (ORDER BY page.readiness_score DESC) AS rank, page.user_id,
+       COALESCE(users.display_name, users.name), page.readiness_score,
+       COUNT(questions.id) AS weekly
+FROM page
+LEFT JOIN users ON users.id = page.user_id
+LEFT JOIN user_answers
+       ON user_answers.user_id = page.user_id AND user_answers.answered_at >= ?
+LEFT JOIN questions
+       ON questions.id = user_answers.question_id AND questions.exam_id = ?
+GROUP BY page.user_id
+ORDER BY page.readiness_score DESC, page.user_id"""
+
+
+async def leaderboard(db: StudyDatabase, exam_id: int, limit: int, week_start: str) -> list[Row]:
+    """(rank, user_id, name, readiness, weekly) for the first ``limit`` ranked users."""
+    return await db.fetch_all(LEADERBOARD_SQL, (exam_id, limit, week_start, exam_id))
+
+
+# Fixture growth_timeseries, index-only on idx_growth_metrics_timeseries. The window is
+# seven calendar days (RANGE over the day number), read from six days before the first
+# day shown, so the first day's averages are whole; the outer filter runs after the
+# window (SQLite pushes no WHERE into a window subquery without PARTITION BY).
+GROWTH_SQL = """
+SELECT day, followers, new_followers, impressions, engagements, ai_costs,
+       new_followers_7d, engagements_7d, impressions_7d, days_7d
+FROM (
+    SELECT growth_metrics.date AS day, growth_metrics.followers AS followers,
+           growth_metrics.new_followers AS new_followers,
+           growth_metrics.impressions AS impressions,
+           growth_metrics.engagements AS engagements, growth_metrics.ai_costs AS ai_costs,
+           SUM(growth_metrics.new_followers) OVER week AS new_followers_7d,
+           SUM(growth_metrics.engagements) OVER week AS engagements_7d,
+           SUM(growth_metrics.impressions) OVER week AS impressions_7d,
+           COUNT(*) OVER week AS days_7d
+    FROM growth_metrics
+    WHERE growth_metrics.account_id = ?
+      AND growth_metrics.date >= date(?, '-6 days') AND growth_metrics.date < ?
+    WINDOW week AS (ORDER BY julianday(growth_metrics.date)
+                    RANGE BETWEEN 6 PRECEDING AND CURRENT ROW)
+) AS series
+WHERE day >= ?
+ORDER BY day"""
+
+
+async def growth(db: StudyDatabase, account_id: int, first: str, end: str) -> list[Row]:
+    """Daily rows in [first, end) with 7-day sums from one window pass."""
+    return await db.fetch_all(GROWTH_SQL, (account_id, first, end, first))
+
+
+# Fixture answer_history_keyset: (answered_at, id) of the last row as a row value, a range
+# of idx_user_answers_user_time read in index order, no OFFSET.
+_HISTORY = """
+SELECT user_answers.id, user_answers.question_id, user_answers.selected_answer,
+       user_answers.is_correct, user_answers.time_spent_seconds, user_answers.answered_at,
+       questions.text
+FROM user_answers
+JOIN questions ON questions.id = user_answers.question_id
+WHERE user_answers.user_id = ?{after}
+ORDER BY user_answers.answered_at DESC, user_answers.id DESC
+LIMIT ?"""
+HISTORY_FIRST_SQL = _HISTORY.format(after="")
+HISTORY_AFTER_SQL = _HISTORY.format(
+    after="\n  AND (user_answers.answered_at, user_answers.id) < (?, ?)"
+)
+
+
+async def answer_history(
+    db: StudyDatabase, user_id: int, after: tuple[str, int] | None, limit: int
+) -> list[Row]:
+    """Up to ``limit`` rows after the key ``(answered_at, id)``, newest first."""
+    if after is None:
+        return await db.fetch_all(HISTORY_FIRST_SQL, (user_id, limit))
+    return await db.fetch_all(HISTORY_AFTER_SQL, (user_id, *after, limit))

@@ -1,0 +1,432 @@
+"""The hot operations of the study flow, in a baseline and an optimized variant.
+
+:class:`StudyQueries` runs the seven operations an exam-prep handler runs on every request.
+``variant="baseline"`` is what a plain app does on the reference schema; ``"optimized"`` is
+written for the study pack's indexes (see ``_optimized``). Both return the same plain dicts
+(see each method for what "the same" means where randomness or ranking is involved), so a
+benchmark can run both on one file and compare.
+
+Times in the database are UTC ``'YYYY-MM-DD HH:MM:SS'`` text; the windows ("the last 24
+hours", "the last 7 days") are measured back from ``now()``, an injectable clock.
+
+>>> from edgedb_opt.study.queries import encode_cursor, decode_cursor
+>>> decode_cursor(encode_cursor(("k", "2026-05-31 10:00:00", 42)))
+('k', '2026-05-31 10:00:00', 42)
+>>> decode_cursor(encode_cursor(("o", 100)))
+('o', 100)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any, Literal, Protocol, TypeVar
+
+from edgedb_opt.errors import ConfigError
+from edgedb_opt.study import _baseline, _fts, _optimized
+from edgedb_opt.study._baseline import StudyDatabase
+from edgedb_opt.study._fts import SEARCH_SQL, fts_query, search_words
+from edgedb_opt.study._optimized import (
+    GROWTH_SQL,
+    HISTORY_AFTER_SQL,
+    HISTORY_FIRST_SQL,
+    LEADERBOARD_SQL,
+    PRACTICE_SQL,
+    QUESTION_ROWS_SQL,
+    REVIEW_SQL,
+    SESSION_PROGRESS_SQL,
+    SPEED_DRILL_SQL,
+    USER_PROGRESS_SQL,
+    WEAK_AREAS_SQL,
+)
+
+__all__ = [
+    "GROWTH_SQL",
+    "HISTORY_AFTER_SQL",
+    "HISTORY_FIRST_SQL",
+    "LEADERBOARD_SQL",
+    "MODES",
+    "PRACTICE_SQL",
+    "QUESTION_ROWS_SQL",
+    "REVIEW_SQL",
+    "SEARCH_SQL",
+    "SESSION_PROGRESS_SQL",
+    "SPEED_DRILL_SQL",
+    "USER_PROGRESS_SQL",
+    "WEAK_AREAS_SQL",
+    "StudyDatabase",
+    "StudyQueries",
+    "decode_cursor",
+    "encode_cursor",
+]
+
+logger = logging.getLogger("edgedb_opt.study")
+T = TypeVar("T")
+Variant = Literal["optimized", "baseline"]
+Mode = Literal["practice", "weak_areas", "speed_drill", "review"]
+MODES: tuple[str, ...] = ("practice", "weak_areas", "speed_drill", "review")
+Cursor = tuple[Literal["k"], str, int] | tuple[Literal["o"], int]
+_TIME = "%Y-%m-%d %H:%M:%S"
+_PROGRESS_KEYS = tuple(c.split(".")[1] for c in _baseline.PROGRESS_COLUMNS.split(", "))
+_HISTORY_KEYS = (
+    "id", "question_id", "selected_answer", "is_correct", "time_spent_seconds", "answered_at",
+    "question_text",
+)  # fmt: skip
+_UPDATE_SESSION = """
+UPDATE study_sessions
+SET answered_count = ?, correct_count = ?, accuracy = ?, avg_time_seconds = ?,
+    objective_scores = ?
+WHERE id = ?"""
+
+
+class Cache(Protocol):
+    """What :class:`StudyQueries` needs of a cache (``QueryCache`` provides it)."""
+
+    async def get_or_load(
+        self, key: Hashable, loader: Callable[[], Awaitable[Any]], tags: Iterable[str] = ()
+    ) -> Any: ...
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def encode_cursor(position: Cursor) -> str:
+    """An opaque, URL-safe ``answer_history`` cursor for a position: ``("k", answered_at,
+    id)`` (keyset, optimized) or ``("o", offset)`` (baseline)."""
+    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Cursor:
+    """The position in a cursor from :func:`encode_cursor`; ConfigError if it is not one."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, TypeError) as exc:
+        raise ConfigError(f"not an answer_history cursor: {cursor!r}") from exc
+    match raw:
+        case ["k", str(at), int(answer_id)] if not isinstance(answer_id, bool):
+            return ("k", at, answer_id)
+        case ["o", int(offset)] if not isinstance(offset, bool) and offset >= 0:
+            return ("o", offset)
+    raise ConfigError(f"not an answer_history cursor: {cursor!r}")
+
+
+def _positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an integer of at least 1, not {value!r}")
+    return value
+
+
+class StudyQueries:
+    """The study flow's read operations (and the session-progress write) on one database.
+
+    Args:
+        db: a driver or ``EdgeDatabase``: anything with ``fetch_all``, ``execute``,
+            ``transaction`` and ``capabilities`` (:class:`StudyDatabase`).
+        variant: ``"optimized"`` (needs the study pack for its speed, not for its results)
+            or ``"baseline"``.
+        cache: None, or an object with ``async get_or_load(key, loader, tags=())``. Reads
+            are then cached under ``(operation, variant, *arguments)`` with the tags
+            ``user:<id>``, ``exam:<id>``, ``account:<id>`` they depend on (an answer
+            writer invalidates ``user:`` and ``exam:``); cached lists and dicts are
+            shared, treat them as read-only. ``session_progress`` writes and is never
+            cached. An unseeded practice pick is cached too: the same batch until the
+            user answers or the entry expires.
+        now: the clock of the time windows (default: UTC now; naive means UTC).
+    """
+
+    def __init__(
+        self,
+        db: StudyDatabase,
+        *,
+        variant: Variant = "optimized",
+        cache: Cache | None = None,
+        now: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        if variant not in ("optimized", "baseline"):
+            raise ConfigError(f"unknown variant {variant!r}; choose optimized or baseline")
+        self._db = db
+        self.variant: Variant = variant
+        self._cache = cache
+        self._now = now or _utc_now
+        self._fts: bool | None = None  # decided on the first search
+
+    def _at(self, **delta: float) -> str:
+        now = self._now()
+        if now.tzinfo is not None:
+            now = now.astimezone(dt.UTC).replace(tzinfo=None)
+        return (now - dt.timedelta(**delta)).strftime(_TIME)
+
+    async def _cached(
+        self, key: tuple[Any, ...], tags: tuple[str, ...], load: Callable[[], Awaitable[T]]
+    ) -> T:
+        if self._cache is None:
+            return await load()
+        result: T = await self._cache.get_or_load((key[0], self.variant, *key[1:]), load, tags)
+        return result
+
+    @property
+    def _impl(self) -> Any:
+        return _optimized if self.variant == "optimized" else _baseline
+
+    async def study_questions(
+        self,
+        user_id: int,
+        exam_id: int,
+        *,
+        objective_ids: Iterable[int] | None = None,
+        difficulty: tuple[int, int] = (1, 5),
+        exclude_recent_hours: float = 24,
+        limit: int = 20,
+        mode: Mode = "practice",
+        seed: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Questions to study next: active, approved questions of the exam.
+
+        Args:
+            objective_ids: only these objectives (a question without objective never
+                matches a filter); None means every objective, an empty list nothing.
+            difficulty: inclusive range within 1..5.
+            exclude_recent_hours: questions the user answered in this window are left out
+                (not in ``review``, whose point is to repeat recent mistakes).
+            mode: ``practice`` a uniform random pick; ``speed_drill`` easiest first, then
+                by id; ``weak_areas`` by the user's success rate on the question's
+                objective (all-time correct / answered on the exam's questions of that
+                objective), lowest first, objectives never answered and questions without
+                objective after every rated one, then by id; ``review`` the questions with a
+                wrong answer and no correct answer strictly later, the latest such mistake
+                first, then by id (``wrong_count`` counts those mistakes).
+            seed: makes the ``practice`` pick reproducible. Both variants list the
+                candidates by id and take ``random.Random(seed).sample``, so with a seed
+                they return the same rows in the same order; without one, the same
+                candidates. The other modes are deterministic and ignore it.
+        Returns:
+            Dicts with ``id, exam_id, objective_id, objective_code, objective_name, text,
+            type, answers, difficulty`` (code and name None without objective) and
+            ``success_rate`` (weak_areas), ``wrong_count`` and ``last_wrong_at`` (review),
+            None in the other modes.
+        Raises:
+            ConfigError: limit below 1, a difficulty outside 1..5 or reversed, a negative
+                window, an unknown mode.
+
+        The practice pick is exactly uniform over the candidates (``random.sample``). The
+        optimized variant gets there without sorting candidate rows: it reads candidate
+        ids from the covering partial index and the recently answered ids from the
+        ``(user_id, answered_at)`` index, samples in Python, and reads only the picked rows.
+        """
+        limit = _positive("limit", limit)
+        lo, hi = difficulty
+        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= 5):
+            raise ConfigError(f"difficulty must be (low, high) within 1..5, not {difficulty!r}")
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if not exclude_recent_hours >= 0:
+            raise ConfigError(f"exclude_recent_hours must be >= 0, not {exclude_recent_hours!r}")
+        objectives = None if objective_ids is None else tuple(sorted(set(objective_ids)))
+        if objectives == ():
+            return []
+        args = _baseline.StudyArgs(
+            user_id, exam_id, objectives, (lo, hi), self._at(hours=exclude_recent_hours),
+            limit, mode, seed,
+        )  # fmt: skip
+
+        async def load() -> list[dict[str, Any]]:
+            rows = await self._impl.study_questions(self._db, args)
+            return [_baseline.question_dict(r) for r in rows]
+
+        key = ("study_questions", user_id, exam_id, objectives, (lo, hi),
+               exclude_recent_hours, limit, mode, seed)  # fmt: skip
+        return await self._cached(key, (f"user:{user_id}", f"exam:{exam_id}"), load)
+
+    async def session_progress(self, session_id: int) -> dict[str, Any]:
+        """Recompute a study session's progress from its answers and store it.
+
+        Returns:
+            ``session_id, answered, correct, accuracy`` (correct / answered),
+            ``avg_time_seconds`` (mean of the non-NULL times, like SQL AVG) and
+            ``objective_scores``: ``{objective_id: {"answered", "correct", "accuracy"}}``
+            by objective id (answers to questions without objective count in the totals
+            only). Ratios are rounded to 6 places, None when undefined.
+        Raises:
+            ConfigError: no such session.
+
+        The same values go to ``study_sessions`` (``objective_scores`` as JSON with string
+        keys) in the transaction that read them.
+        """
+        async with self._db.transaction():
+            if not await self._db.fetch_all(
+                "SELECT 1 FROM study_sessions WHERE id = ?", (session_id,)
+            ):
+                raise ConfigError(f"unknown study session {session_id}")
+            groups = await self._impl.session_groups(self._db, session_id)
+            result = _baseline.session_result(session_id, groups)
+            scores = result["objective_scores"]
+            await self._db.execute(
+                _UPDATE_SESSION,
+                (result["answered"], result["correct"], result["accuracy"],
+                 result["avg_time_seconds"], json.dumps({str(k): v for k, v in scores.items()}),
+                 session_id),
+            )  # fmt: skip
+        return result
+
+    async def user_progress(self, user_id: int, exam_id: int) -> dict[str, Any]:
+        """The user's standing on one exam.
+
+        Returns:
+            ``user_id, exam_id``, ``progress`` (the ``user_progress`` row as a dict, None
+            if absent), ``answers_last_7_days`` (answers on the exam at or after now minus
+            7 days) and ``current_streak``: the consecutive correct answers on the exam
+            counting back from the most recent (``answered_at``, ties by answer id).
+        """
+
+        async def load() -> dict[str, Any]:
+            row, week, streak = await self._impl.user_progress(
+                self._db, user_id, exam_id, self._at(days=7)
+            )
+            return {
+                "user_id": user_id,
+                "exam_id": exam_id,
+                "progress": None if row is None else dict(zip(_PROGRESS_KEYS, row, strict=True)),
+                "answers_last_7_days": week,
+                "current_streak": streak,
+            }
+
+        return await self._cached(
+            ("user_progress", user_id, exam_id), (f"user:{user_id}", f"exam:{exam_id}"), load
+        )
+
+    async def leaderboard(self, exam_id: int, limit: int = 10) -> list[dict[str, Any]]:
+        """The top ``limit`` users of an exam by readiness (users without a score are not
+        ranked), ordered by readiness descending, then user id.
+
+        Returns:
+            Dicts with ``rank`` (competition rank, like SQL ``RANK()``: equal readiness
+            shares the rank, the next one skips), ``user_id``, ``name`` (display name, else
+            name), ``readiness_score`` and ``weekly_activity`` (the user's answers on this
+            exam at or after now minus 7 days).
+        """
+        limit = _positive("limit", limit)
+
+        async def load() -> list[dict[str, Any]]:
+            rows = await self._impl.leaderboard(self._db, exam_id, limit, self._at(days=7))
+            keys = ("rank", "user_id", "name", "readiness_score", "weekly_activity")
+            return [dict(zip(keys, r, strict=True)) for r in rows]
+
+        return await self._cached(("leaderboard", exam_id, limit), (f"exam:{exam_id}",), load)
+
+    async def search_questions(
+        self, exam_id: int, text: str, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Active, approved questions of the exam holding every word of ``text``.
+
+        Words are runs of letters and digits (see ``_fts``); a text without any finds
+        nothing. Optimized: FTS5 over text, explanation and reference, best bm25 first
+        (ties by id), with a ``snippet`` of the text and the ``rank``. Baseline: each word
+        as ``LIKE '%word%'`` in any of the three columns, hits in the text first, then in
+        the explanation, then by id; ``snippet`` and ``rank`` are None.
+
+        The two find the same questions when every word of the query is a whole word of
+        the bank that no other word of the bank contains and that shares its stem with no
+        other word. Otherwise they differ: LIKE also finds the word inside longer words
+        ("net" in "network") and folds ASCII case only; FTS5 also finds other forms of
+        the word (porter stemming: "policies" finds "policy") and folds diacritics.
+
+        Where the engine has no FTS5 or the pack's ``questions_fts`` table is absent, the
+        optimized variant runs the baseline search and logs one warning.
+        """
+        limit = _positive("limit", limit)
+        words = search_words(text)
+        if not words:
+            return []
+
+        async def load() -> list[dict[str, Any]]:
+            if self.variant == "optimized" and await self._fts_ready():
+                rows = await _fts.search_fts(self._db, exam_id, fts_query(text) or "", limit)
+            else:
+                rows = await _fts.search_like(self._db, exam_id, words, limit)
+            return _fts.search_dicts(rows)
+
+        return await self._cached(
+            ("search_questions", exam_id, tuple(words), limit), (f"exam:{exam_id}",), load
+        )
+
+    async def _fts_ready(self) -> bool:
+        if self._fts is None:
+            reason = await _fts.fts_unavailable(self._db)
+            self._fts = reason is None
+            if reason:
+                logger.warning("search_questions falls back to LIKE: %s", reason)
+        return self._fts
+
+    async def growth_analytics(self, account_id: int, days: int = 30) -> list[dict[str, Any]]:
+        """The growth dashboard of an account, one dict per day with metrics.
+
+        The days are the ``days`` calendar days before today (now's UTC date, excluded);
+        days without a metrics row are absent. The 7-day figures cover the seven calendar
+        days ending on the day, rows before the first day shown included.
+
+        Returns:
+            Dicts with ``date, followers, new_followers, impressions, engagements,
+            ai_costs``, ``cost_per_follower`` (ai_costs / new_followers),
+            ``new_followers_avg_7d`` and ``engagements_avg_7d`` (means over the rows in
+            the 7-day window), ``engagement_rate`` (engagements / impressions),
+            ``engagement_rate_7d`` (the window's engagements / its impressions) and
+            ``engagement_rate_trend`` (engagement_rate - engagement_rate_7d: above zero,
+            the day beat its week). Ratios are rounded to 6 places, None when undefined.
+        """
+        days = _positive("days", days)
+        today = dt.datetime.strptime(self._at(), _TIME).date()
+        first, end = str(today - dt.timedelta(days=days)), str(today)
+
+        async def load() -> list[dict[str, Any]]:
+            rows = await self._impl.growth(self._db, account_id, first, end)
+            return [_baseline.growth_dict(r) for r in rows]
+
+        key = ("growth_analytics", account_id, days, first)
+        return await self._cached(key, (f"account:{account_id}",), load)
+
+    async def answer_history(
+        self, user_id: int, *, after: str | None = None, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the user's answers, newest first (``answered_at``, then id).
+
+        Args:
+            after: None for the first page, else the cursor the previous page returned.
+        Returns:
+            The rows (``id, question_id, selected_answer, is_correct, time_spent_seconds,
+            answered_at, question_text``) and the cursor of the next page, None after the
+            last. Cursors are opaque strings; the optimized variant's hold the
+            ``(answered_at, id)`` key of the last row (keyset paging), the baseline's the
+            offset. A cursor works only with the variant that made it.
+        Raises:
+            ConfigError: a malformed cursor, or one of the other variant.
+        """
+        limit = _positive("limit", limit)
+        position = None if after is None else decode_cursor(after)
+        if position is not None and position[0] != ("k" if self.variant == "optimized" else "o"):
+            raise ConfigError(f"cursor {after!r} was made by the other variant")
+        offset, key = 0, None
+        if position is not None and position[0] == "o":
+            offset = position[1]
+        elif position is not None and position[0] == "k":
+            key = (position[1], position[2])
+
+        async def load() -> tuple[list[dict[str, Any]], str | None]:
+            if self.variant == "optimized":
+                rows = await _optimized.answer_history(self._db, user_id, key, limit + 1)
+            else:
+                rows = await _baseline.answer_history(self._db, user_id, offset, limit + 1)
+            page = [dict(zip(_HISTORY_KEYS, r, strict=True)) for r in rows[:limit]]
+            if len(rows) <= limit:
+                return page, None
+            if self.variant == "optimized":
+                return page, encode_cursor(("k", page[-1]["answered_at"], page[-1]["id"]))
+            return page, encode_cursor(("o", offset + limit))
+
+        return await self._cached(
+            ("answer_history", user_id, after, limit), (f"user:{user_id}",), load
+        )
