@@ -349,13 +349,20 @@ SELECT day.date, day.followers, day.new_followers, day.impressions, day.engageme
         WHERE w.account_id = day.account_id
           AND w.date BETWEEN date(day.date, '-6 days') AND day.date)
 FROM growth_metrics AS day
-WHERE day.account_id = ? AND day.date >= ? AND day.date < ?
-ORDER BY day.date"""
+WHERE day.account_id = ? AND day.date = ?"""
+
+GROWTH_DAYS_SQL = """
+SELECT date FROM growth_metrics WHERE account_id = ? AND date >= ? AND date < ? ORDER BY date"""
 
 
 async def growth(db: StudyDatabase, account_id: int, first: str, end: str) -> list[Row]:
-    """Daily rows in [first, end) with 7-day sums from correlated subqueries per day."""
-    return await db.fetch_all(GROWTH_SQL, (account_id, first, end))
+    """Daily rows in [first, end), the way a dashboard loop does it: list the days, then one
+    query per day whose correlated subqueries sum that day's 7-day window (N+1)."""
+    days = await db.fetch_all(GROWTH_DAYS_SQL, (account_id, first, end))
+    out: list[Row] = []
+    for (day,) in days:
+        out.extend(await db.fetch_all(GROWTH_SQL, (account_id, day)))
+    return out
 
 
 HISTORY_SQL = """
