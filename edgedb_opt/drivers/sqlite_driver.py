@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
@@ -125,3 +125,10 @@ class SqliteDriver(DbApiDriver):
                 except sqlite3.Error as exc:
                     raise DriverError(describe_error(exc)) from exc
             return int(cur.rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self._use():
+            try:
+                await self._conn.executemany(sql, rows)  # no cursor close: one hop
+            except sqlite3.Error as exc:
+                raise DriverError(describe_error(exc)) from exc
