@@ -320,6 +320,10 @@ class RawSqlite:
     async def executemany(self, sql: str, rows: Any) -> None:
         self.conn.executemany(sql, rows)
 
+    async def execute_each(self, statements: Any) -> None:
+        for sql, params in statements:
+            self.conn.execute(sql, params)
+
     @contextlib.asynccontextmanager
     async def transaction(self, mode: str = "IMMEDIATE") -> AsyncIterator[None]:
         self.conn.execute(f"BEGIN {mode}")

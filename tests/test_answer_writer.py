@@ -270,6 +270,12 @@ class Proxy:
         self.calls.extend((sql, r) for r in rows)
         await self.inner.executemany(sql, rows)
 
+    async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
+        statements = list(statements)
+        self.log.extend(sql for sql, _ in statements)
+        self.calls.extend(statements)
+        await self.inner.execute_each(statements)
+
     async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
         return await self.inner.batch(statements)
 

@@ -107,6 +107,10 @@ class DbApiDriver:
             except self._native_errors as exc:
                 raise DriverError(describe_error(exc)) from exc
 
+    async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
+        for sql, params in statements:
+            await self.execute(sql, params)
+
     async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
         counts: list[int] = []
         async with self.transaction():

@@ -75,6 +75,11 @@ class Driver(Protocol):
         """Run one statement once per parameter row."""
         ...
 
+    async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
+        """Run several statements in order in one round trip, inside the caller's transaction
+        (or each in autocommit outside one); no counts come back."""
+        ...
+
     async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
         """Run several statements in one transaction; return each one's changed-row count."""
         ...

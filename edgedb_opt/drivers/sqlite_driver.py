@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -130,5 +130,20 @@ class SqliteDriver(DbApiDriver):
         async with self._use():
             try:
                 await self._conn.executemany(sql, rows)  # no cursor close: one hop
+            except sqlite3.Error as exc:
+                raise DriverError(describe_error(exc)) from exc
+
+    async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
+        # aiosqlite has no public call for "run this function in your thread"; its _execute
+        # is that call, and one hop for the whole list is what makes a batch cheap.
+        statements = list(statements)
+
+        def run(conn: sqlite3.Connection) -> None:
+            for sql, params in statements:
+                conn.execute(sql, params).fetchall()
+
+        async with self._use():
+            try:
+                await self._conn._execute(run, self._conn._conn)
             except sqlite3.Error as exc:
                 raise DriverError(describe_error(exc)) from exc

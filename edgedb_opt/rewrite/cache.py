@@ -163,6 +163,9 @@ class RewritingDriver:
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self._db.executemany(sql, rows)
 
+    async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
+        await self._db.execute_each(statements)
+
     async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
         return await self._db.batch(statements)
 
