@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgedb_opt.drivers.sqlite_driver import SqliteDriver
-from edgedb_opt.migrate import Migrator, load_pack
-from tests.conftest import make_seeded
+from tests.conftest import apply_pack, make_seeded
 
 CACHE = Path(__file__).resolve().parent.parent / ".benchmarks" / "cache"
 SCALE = os.environ.get("EDGEOPT_BENCH_SCALE", "small")
@@ -33,14 +31,7 @@ def cached_db(scale: str, *, applied: bool) -> Path:
         tmp = packed.with_suffix(".tmp")
         shutil.copyfile(base, tmp)
 
-        async def apply() -> None:
-            db = await SqliteDriver.open(tmp)
-            try:
-                await Migrator(db, [load_pack("study")]).apply()
-            finally:
-                await db.close()
-
-        asyncio.run(apply())
+        asyncio.run(apply_pack(tmp))
         tmp.rename(packed)
     return packed
 

@@ -16,6 +16,7 @@ import pytest
 
 from edgedb_opt.datagen import seed_database
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
+from edgedb_opt.migrate import Migrator, load_pack
 from edgedb_opt.schema import init_schema
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,6 +30,15 @@ async def make_seeded(path: Path, *, scale: str = "tiny", seed: int = 42) -> Non
     try:
         await init_schema(db)
         await seed_database(db, scale=scale, seed=seed, anchor=ANCHOR)
+    finally:
+        await db.close()
+
+
+async def apply_pack(path: Path) -> None:
+    """Apply the study pack to the SQLite file at ``path``."""
+    db = await SqliteDriver.open(path)
+    try:
+        await Migrator(db, [load_pack("study")]).apply()
     finally:
         await db.close()
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.migrate import Migrator, load_pack
-from tests.conftest import master
+from tests.conftest import apply_pack, master
 
 WORDS = st.sampled_from(
     [
@@ -50,19 +50,11 @@ OPS = st.lists(
 )
 
 
-async def _apply(path: Path) -> None:
-    db = await SqliteDriver.open(path)
-    try:
-        await Migrator(db, [load_pack("study")]).apply()
-    finally:
-        await db.close()
-
-
 @pytest.fixture(scope="module")
 def applied_db(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("fts") / "fts.db"
     shutil.copyfile(seeded_template, path)
-    asyncio.run(_apply(path))
+    asyncio.run(apply_pack(path))
     yield path
 
 
@@ -143,7 +135,7 @@ def test_fts_holds_exactly_the_questions_after_apply(applied_db: Path) -> None:
 
 def test_rollback_leaves_no_fts_table_shadow_or_trigger(seeded_db: Path) -> None:
     before = master(seeded_db)
-    asyncio.run(_apply(seeded_db))
+    asyncio.run(apply_pack(seeded_db))
     names = {r[1] for r in master(seeded_db)}
     assert {"questions_fts", "questions_fts_data", "questions_fts_idx"} <= names
     assert any(r[0] == "trigger" for r in master(seeded_db))

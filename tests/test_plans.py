@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from edgedb_opt.drivers.sqlite_driver import SqliteDriver
-from edgedb_opt.migrate import Migrator, load_pack
 from edgedb_opt.sqltext import split_statements
+from tests.conftest import apply_pack
 
 HOT = Path(__file__).parent / "fixtures" / "hot"
 BIG_TABLES = ("questions", "user_answers")
@@ -71,14 +70,7 @@ def before_after(
     shutil.copyfile(seeded_template, before)
     shutil.copyfile(seeded_template, after)
 
-    async def apply() -> None:
-        db = await SqliteDriver.open(after)
-        try:
-            await Migrator(db, [load_pack("study")]).apply()
-        finally:
-            await db.close()
-
-    asyncio.run(apply())
+    asyncio.run(apply_pack(after))
     return before, after
 
 

@@ -36,7 +36,7 @@ from edgedb_opt.schema import init_schema
 from edgedb_opt.study import queries as Q
 from edgedb_opt.study._fts import search_words
 from edgedb_opt.study.queries import StudyQueries
-from tests.conftest import ANCHOR
+from tests.conftest import ANCHOR, apply_pack
 
 MODES = ("practice", "weak_areas", "speed_drill", "review")
 TIME = "%Y-%m-%d %H:%M:%S"
@@ -44,14 +44,6 @@ TIME = "%Y-%m-%d %H:%M:%S"
 
 def clock() -> dt.datetime:
     return ANCHOR
-
-
-async def apply_pack(path: Path) -> None:
-    db = await SqliteDriver.open(path)
-    try:
-        await Migrator(db, [load_pack("study")]).apply()
-    finally:
-        await db.close()
 
 
 @pytest.fixture(scope="module")
