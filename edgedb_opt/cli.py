@@ -217,7 +217,7 @@ def _print_results(results: list[StepResult], migrator: Migrator) -> None:
         click.echo("nothing to do")
     for r in results:
         if r.action in ("would_apply", "would_roll_back"):
-            step = migrator._by_id.get(r.id)
+            step = migrator.step(r.id)
             where = f" ({step.path})" if step else ""
             verb = "apply" if r.action == "would_apply" else "roll back"
             click.echo(f"-- would {verb} step {r.id}{where}")

@@ -110,6 +110,10 @@ class Migrator:
 
     # -- reading -------------------------------------------------------------------------
 
+    def step(self, step_id: str) -> Step | None:
+        """The loaded step with this id, if any."""
+        return self._by_id.get(step_id)
+
     async def status(self) -> list[StepStatus]:
         """Every step's state; ledger rows of steps not in the loaded packs come last."""
         rows = await ledger.read_ledger(self.db)
