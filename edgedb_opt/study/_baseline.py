@@ -365,15 +365,17 @@ async def growth(db: StudyDatabase, account_id: int, first: str, end: str) -> li
     return out
 
 
-HISTORY_SQL = """
+#: A user's answers newest first; ``{after}`` takes the keyset condition, ``{page}`` the paging.
+HISTORY_TEMPLATE = """
 SELECT user_answers.id, user_answers.question_id, user_answers.selected_answer,
        user_answers.is_correct, user_answers.time_spent_seconds, user_answers.answered_at,
        questions.text
 FROM user_answers
 JOIN questions ON questions.id = user_answers.question_id
-WHERE user_answers.user_id = ?
+WHERE user_answers.user_id = ?{after}
 ORDER BY user_answers.answered_at DESC, user_answers.id DESC
-LIMIT ? OFFSET ?"""
+{page}"""
+HISTORY_SQL = HISTORY_TEMPLATE.format(after="", page="LIMIT ? OFFSET ?")
 
 
 async def answer_history(db: StudyDatabase, user_id: int, offset: int, limit: int) -> list[Row]:

@@ -15,6 +15,7 @@ from typing import Any
 from edgedb_opt.drivers.base import Row
 from edgedb_opt.study._baseline import (
     CANDIDATE_FILTER,
+    HISTORY_TEMPLATE,
     PROGRESS_COLUMNS,
     QUESTION_COLUMNS,
     StudyArgs,
@@ -297,18 +298,9 @@ async def growth(db: StudyDatabase, account_id: int, first: str, end: str) -> li
 
 # Fixture answer_history_keyset: (answered_at, id) of the last row as a row value, a range
 # of idx_user_answers_user_time read in index order, no OFFSET.
-_HISTORY = """
-SELECT user_answers.id, user_answers.question_id, user_answers.selected_answer,
-       user_answers.is_correct, user_answers.time_spent_seconds, user_answers.answered_at,
-       questions.text
-FROM user_answers
-JOIN questions ON questions.id = user_answers.question_id
-WHERE user_answers.user_id = ?{after}
-ORDER BY user_answers.answered_at DESC, user_answers.id DESC
-LIMIT ?"""
-HISTORY_FIRST_SQL = _HISTORY.format(after="")
-HISTORY_AFTER_SQL = _HISTORY.format(
-    after="\n  AND (user_answers.answered_at, user_answers.id) < (?, ?)"
+HISTORY_FIRST_SQL = HISTORY_TEMPLATE.format(after="", page="LIMIT ?")
+HISTORY_AFTER_SQL = HISTORY_TEMPLATE.format(
+    after="\n  AND (user_answers.answered_at, user_answers.id) < (?, ?)", page="LIMIT ?"
 )
 
 
