@@ -91,6 +91,13 @@ def pack_option(func: F) -> F:
     )(func)
 
 
+def dry_run_option(func: F) -> F:
+    """``--dry-run``: print the exact SQL; open the database read-only."""
+    return click.option(
+        "--dry-run", is_flag=True, help="Print the SQL that would run; change nothing."
+    )(func)
+
+
 def lock_timeout_option(func: F) -> F:
     return click.option(
         "--lock-timeout",
@@ -269,7 +276,7 @@ def _migrate(
 @json_option
 @pack_option
 @click.option("--step", "step", multiple=True, help="Apply only this step (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
+@dry_run_option
 @lock_timeout_option
 def apply(
     db: str,
@@ -299,7 +306,7 @@ def apply(
 @pack_option
 @click.option("--step", "step", multiple=True, help="Roll back this step (repeatable).")
 @click.option("--all", "all_", is_flag=True, help="Roll back every applied step.")
-@click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
+@dry_run_option
 @click.option("--force", is_flag=True, help="Roll back drifted steps with their recorded SQL.")
 @lock_timeout_option
 def rollback(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from edgedb_opt.drivers.base import Driver
@@ -404,8 +405,6 @@ class Migrator:
 
 
 def _ledger_step(row: ledger.LedgerRow) -> Step:
-    from pathlib import Path
-
     return Step(
         id=row.id,
         pack=row.pack,
