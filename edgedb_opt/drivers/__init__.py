@@ -1,18 +1,19 @@
 """Backends behind the :class:`~edgedb_opt.drivers.base.Driver` protocol, picked from a URL.
 
 ``--db`` names the backend: a path or ``file:`` URL is a SQLite file, ``turso:PATH`` a local
-Turso-engine file. Remote URLs (``http(s)://``, ``libsql://``, ``ws(s)://``) belong to the
-runtime layer's replica and libsql-client drivers.
+Turso-engine file, ``http(s)://`` or ``libsql://`` a Turso sync server reached through an
+embedded replica, ``ws(s)://`` the libsql-client adapter.
 """
 
 from __future__ import annotations
 
+import os
 from urllib.parse import unquote, urlsplit
 
 from edgedb_opt.drivers.base import Capabilities, Driver
 from edgedb_opt.errors import ConfigError
 
-__all__ = ["Capabilities", "Driver", "open_driver", "parse_target"]
+__all__ = ["DRIVER_NAMES", "Capabilities", "Driver", "open_driver", "parse_target"]
 
 _REMOTE = ("http", "https", "libsql", "ws", "wss")
 
@@ -52,20 +53,52 @@ def parse_target(url: str) -> tuple[str, str]:
     return "sqlite", text
 
 
+#: Names a caller (or ``Settings.driver``) may force instead of reading them from the URL.
+DRIVER_NAMES = ("sqlite", "turso", "replica", "libsql")
+
+
 async def open_driver(
-    url: str, *, read_only: bool = False, must_exist: bool = False, busy_timeout_ms: int = 5000
+    url: str,
+    *,
+    read_only: bool = False,
+    must_exist: bool = False,
+    busy_timeout_ms: int = 5000,
+    driver: str | None = None,
+    replica: str | os.PathLike[str] | None = None,
+    auth_token: str | None = None,
 ) -> Driver:
-    """Open the backend ``url`` names (see :func:`parse_target`)."""
+    """Open the backend ``url`` names (see :func:`parse_target`), or the one ``driver`` forces.
+
+    ``http(s)://`` and ``libsql://`` URLs open an embedded replica (a local file at
+    ``replica`` that syncs with the server); ``ws(s)://`` URLs the libsql-client adapter.
+    ``driver="libsql"`` with a path uses libsql-client's own ``file:`` mode.
+    """
     kind, where = parse_target(url)
+    if driver is not None and driver not in DRIVER_NAMES:
+        raise ConfigError(f"unknown driver {driver!r} (choose one of {', '.join(DRIVER_NAMES)})")
+    if kind == "remote":
+        scheme = where.split(":", 1)[0].lower()
+        kind = driver or ("libsql" if scheme in ("ws", "wss") else "replica")
+        if kind in ("sqlite", "turso"):
+            raise ConfigError(f"--db {url!r}: the {kind} driver opens local files, not URLs")
+    elif driver is not None:
+        kind = driver
+        if kind == "replica":
+            raise ConfigError(f"--db {url!r}: an embedded replica needs the server's URL")
     if kind == "turso":
         from edgedb_opt.drivers.turso_driver import TursoDriver
 
         return await TursoDriver.open(where, must_exist=must_exist or read_only)
-    if kind == "remote":
-        raise ConfigError(
-            f"--db {url!r}: remote databases (embedded replicas, libsql-client) are not "
-            "supported by this version yet; use a SQLite file or turso:PATH"
+    if kind == "replica":
+        from edgedb_opt.drivers.turso_driver import TursoReplicaDriver
+
+        return await TursoReplicaDriver.open(
+            where, replica=replica, auth_token=auth_token, read_only=read_only
         )
+    if kind == "libsql":
+        from edgedb_opt.drivers.libsql_driver import LibsqlDriver
+
+        return await LibsqlDriver.open(where, auth_token=auth_token, must_exist=must_exist)
     from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 
     return await SqliteDriver.open(

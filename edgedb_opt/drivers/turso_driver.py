@@ -58,3 +58,18 @@ class TursoDriver(DbApiDriver):
             await driver.close()
             raise
         return driver
+
+
+class TursoReplicaDriver:
+    """Placeholder: embedded replicas are not supported yet."""
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        replica: str | os.PathLike[str] | None = None,
+        auth_token: str | None = None,
+        read_only: bool = False,
+    ) -> TursoDriver:
+        raise DriverError(f"{url!r}: embedded replicas are not available yet")
