@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DB ?= ./demo.db
 
-.PHONY: all install lint test demo bench clean
+.PHONY: all install tools lint test demo bench clean
 
 all: test
 
@@ -17,12 +17,27 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The real Turso sync server the replica tests run against: the `tursodb` binary from the npm
+# registry, pinned (0.7.0 speaks the sync protocol of pyturso 0.8.3), installed into .tools/.
+TURSO_VERSION ?= 0.7.0
+TOOLS         := .tools
+TURSO_STAMP   := $(TOOLS)/.tursodb-$(TURSO_VERSION)
+export EDGEOPT_TURSODB ?= $(CURDIR)/$(TOOLS)/node_modules/@tursodatabase/cli-linux-x64-gnu/tursodb
+
+$(TURSO_STAMP):
+	npm install --silent --prefix $(TOOLS) --no-save --no-package-lock --no-audit --no-fund \
+		@tursodatabase/cli-linux-x64-gnu@$(TURSO_VERSION)
+	$(EDGEOPT_TURSODB) --version
+	touch $(TURSO_STAMP)
+
+tools: $(TURSO_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint tools
 	$(BIN)/pytest
 
 # Until `edgeopt demo` lands: init + seed + apply + status on $(DEMO_DB).
