@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sqlite3
@@ -66,6 +67,7 @@ class SqliteDriver(DbApiDriver):
         busy_timeout_ms: int = 5000,
         pragmas: Mapping[str, str | int] | None = None,
         must_exist: bool = False,
+        optimize_on_close: bool = False,
     ) -> SqliteDriver:
         """Open (or create) the SQLite file at ``path``.
 
@@ -75,6 +77,9 @@ class SqliteDriver(DbApiDriver):
             busy_timeout_ms: how long a statement waits for another writer's lock.
             pragmas: extra per-connection pragmas, e.g. :data:`RUNTIME_PRAGMAS`.
             must_exist: refuse to create a new file.
+            optimize_on_close: run ``PRAGMA optimize`` when the connection closes, so the
+                planner's statistics follow the queries this connection ran (the runtime
+                pools set it; one-shot CLI connections do not).
         Raises:
             DriverError: the path is a directory, missing, unreadable or not a database.
         """
@@ -86,6 +91,7 @@ class SqliteDriver(DbApiDriver):
         except sqlite3.Error as exc:
             raise DriverError(f"cannot open {p}: {describe_error(exc)}") from exc
         driver = cls(conn, target=str(p), capabilities=sqlite_capabilities())
+        driver._optimize_on_close = optimize_on_close and not read_only
         try:
             await driver.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await driver.execute("PRAGMA foreign_keys = ON")
@@ -100,6 +106,15 @@ class SqliteDriver(DbApiDriver):
             await driver.close()  # never leave aiosqlite's thread running
             raise
         return driver
+
+    _optimize_on_close = False
+
+    async def close(self) -> None:
+        if self._optimize_on_close and not self.closed and not self.in_transaction:
+            # Best effort: a busy file or a full disk must not turn a close into an error.
+            with contextlib.suppress(DriverError):
+                await self.execute("PRAGMA optimize")
+        await super().close()
 
     # One thread hop per statement instead of three (execute, fetchall, close): aiosqlite runs
     # each call in its worker thread, and on hot paths the hops cost more than the SQL.
