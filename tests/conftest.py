@@ -24,6 +24,8 @@ STUDY_PACK = REPO / "schema" / "packs" / "study"
 #: A fixed anchor keeps every seeded fixture byte-identical from day to day.
 ANCHOR = dt.datetime(2026, 6, 1)
 
+pytest_plugins = ["tests.turso_server"]
+
 
 async def make_seeded(path: Path, *, scale: str = "tiny", seed: int = 42) -> None:
     db = await SqliteDriver.open(path)
