@@ -10,14 +10,23 @@ import pytest
 from edgedb_opt.drivers import open_driver
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import DriverError
+from tests.turso_server import TursoServer
 
 
-@pytest.fixture(params=["sqlite", "turso"])
+@pytest.fixture(params=["sqlite", "turso", "replica"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Driver]:
     url = str(tmp_path / "c.db") if request.param == "sqlite" else f"turso:{tmp_path / 'c.db'}"
-    db = await open_driver(url)
+    server: TursoServer | None = None
+    if request.param == "replica":  # a replica of a real tursodb server, synced as it runs
+        server = request.getfixturevalue("turso_server")
+        url = server.url
+    db = await open_driver(url, replica=tmp_path / "replica.db")
     await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
     yield db
+    if server is not None and not getattr(db, "closed", True):
+        local = [list(r) for r in await db.fetch_all("SELECT id, v FROM t ORDER BY id")]
+        await db.close()  # pushes what is still local
+        assert server.pipeline("SELECT id, v FROM t ORDER BY id") == local
     await db.close()
 
 
