@@ -13,14 +13,17 @@ from edgedb_opt.errors import DriverError
 from tests.turso_server import TursoServer
 
 
-@pytest.fixture(params=["sqlite", "turso", "replica"])
+@pytest.fixture(params=["sqlite", "turso", "replica", "libsql"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Driver]:
     url = str(tmp_path / "c.db") if request.param == "sqlite" else f"turso:{tmp_path / 'c.db'}"
     server: TursoServer | None = None
     if request.param == "replica":  # a replica of a real tursodb server, synced as it runs
         server = request.getfixturevalue("turso_server")
         url = server.url
-    db = await open_driver(url, replica=tmp_path / "replica.db")
+    if request.param == "libsql":  # libsql-client's own file: mode, forced on a plain path
+        url = str(tmp_path / "c.db")
+    driver = "libsql" if request.param == "libsql" else None
+    db = await open_driver(url, replica=tmp_path / "replica.db", driver=driver)
     await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
     yield db
     if server is not None and not getattr(db, "closed", True):
