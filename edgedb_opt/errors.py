@@ -20,6 +20,13 @@ class DriverError(EdgeOptError):
     """The database could not be opened or a statement failed in the driver."""
 
 
+class UnavailableError(DriverError):
+    """The database could not be reached (server down, connection refused, sync failing).
+
+    Unlike a failed statement, trying another region may succeed: the runtime fails over.
+    """
+
+
 class PackError(EdgeOptError):
     """A pack or step file is malformed; the message names the file and line."""
 

@@ -1,0 +1,376 @@
+"""`EdgeDatabase`: what an edge handler imports, and itself a :class:`Driver`.
+
+It composes the runtime layer: one pool per region (:mod:`edgedb_opt.pool`), the region
+router (:mod:`edgedb_opt.regions`: reads to the local region, writes to the primary,
+failover to the next-nearest healthy region), the query cache (:mod:`edgedb_opt.cache`) and
+statement monitoring (:mod:`edgedb_opt.monitor`). Because it offers the ``Driver`` surface,
+``StudyQueries``, ``AnswerWriter`` and ``Migrator`` run on it unchanged.
+
+Consistency (read-your-writes): a task that wrote reads from the primary region for
+``read_your_writes_s`` seconds afterwards (the context, so the tasks it starts too), so a
+request never misses its own write while another region's replica catches up. Reads inside
+``transaction()`` use the transaction's connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from edgedb_opt.cache import QueryCache
+from edgedb_opt.drivers import open_driver, parse_target
+from edgedb_opt.drivers.base import Capabilities, Driver, Params, Row, TransactionMode
+from edgedb_opt.errors import DriverError, PoolTimeout, UnavailableError
+from edgedb_opt.monitor import Monitor
+from edgedb_opt.pool import EndpointPool, LocalPool, Pool
+from edgedb_opt.regions import (
+    RegionRouter,
+    RegionSettings,
+    Settings,
+    load_settings,
+    local_region,
+    region_for_request,
+)
+from edgedb_opt.rewrite.cache import RewriteCache
+from edgedb_opt.rewrite.schema import read_schema
+
+__all__ = ["EdgeDatabase", "RegionHealth"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: The connection a task's open transaction runs on (reads and writes of that task go there).
+_TX: contextvars.ContextVar[Driver | None] = contextvars.ContextVar("edgeopt_tx", default=None)
+#: Until when (timer seconds) this context reads from the primary after its last write.
+_WROTE: contextvars.ContextVar[float] = contextvars.ContextVar("edgeopt_wrote", default=-1.0)
+
+
+@dataclass(frozen=True)
+class RegionHealth:
+    """One region's check: reachable, latency of ``SELECT 1``, replica lag when it syncs."""
+
+    region: str
+    ok: bool
+    latency_ms: float | None
+    detail: str = ""
+    lag_s: float | None = None
+
+
+async def _open_pool(settings: Settings, region: RegionSettings) -> Pool:
+    kind, where = parse_target(region.url)
+    if kind == "sqlite" and settings.driver in (None, "sqlite"):
+        return await LocalPool.open(
+            where,
+            readers=settings.readers,
+            timeout=settings.pool_timeout,
+            busy_timeout_ms=settings.busy_timeout_ms,
+        )
+    token = region.auth_token.get_secret_value() if region.auth_token else None
+
+    async def opener() -> Driver:
+        return await open_driver(
+            region.url,
+            driver=settings.driver,
+            replica=region.replica_path,
+            auth_token=token,
+            busy_timeout_ms=settings.busy_timeout_ms,
+        )
+
+    return await EndpointPool.open(
+        opener, max_in_flight=settings.max_in_flight, timeout=settings.pool_timeout
+    )
+
+
+class EdgeDatabase:
+    """Pools per region behind one ``Driver``; see the module docstring.
+
+    Open with :meth:`connect` (or ``async with await EdgeDatabase.connect(...)``); a view
+    bound to the region of one request comes from :meth:`for_request`.
+    """
+
+    name = "edgeopt"
+
+    def __init__(
+        self,
+        settings: Settings,
+        pools: Mapping[str, Pool],
+        *,
+        router: RegionRouter,
+        cache: QueryCache | None,
+        monitor: Monitor,
+        region: str,
+        timer: Any = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.pools = dict(pools)
+        self.router = router
+        self.cache = cache
+        self.monitor = monitor
+        self.region = region
+        self._timer = timer
+        self._primary = router.write_region()
+        self._rewrites: RewriteCache | None = None
+        self._health_task: asyncio.Task[None] | None = None
+        self._closed = [False]  # shared with the views from for_request()
+
+    @classmethod
+    async def connect(
+        cls,
+        settings: Settings | None = None,
+        *,
+        health_interval: float | None = None,
+        **overrides: Any,
+    ) -> EdgeDatabase:
+        """Open a pool for every configured region.
+
+        Args:
+            settings: the settings; by default read from ``EDGEOPT_*`` variables, with
+                ``overrides`` (field names of :class:`Settings`) on top.
+            health_interval: seconds between background region checks (None: no background
+                task; :meth:`check_regions` runs them on demand).
+        Raises:
+            ConfigError: invalid settings. DriverError: the primary region cannot be opened.
+        """
+        settings = settings or load_settings(**overrides)
+        router = RegionRouter(settings)
+        pools: dict[str, Pool] = {}
+        try:
+            for region in settings.all_regions():
+                try:
+                    pools[region.name] = await _open_pool(settings, region)
+                except DriverError as exc:
+                    if region.name == router.write_region():
+                        raise
+                    router.mark_unhealthy(region.name, f"cannot open: {exc}")
+        except BaseException:
+            for pool in pools.values():
+                await pool.close()
+            raise
+        cache = (
+            QueryCache(settings.cache_maxsize, settings.cache_ttl)
+            if settings.cache_enabled
+            else None
+        )
+        monitor = Monitor(
+            slow_ms=settings.slow_ms, n_plus_one_threshold=settings.n_plus_one_threshold
+        )
+        db = cls(
+            settings,
+            pools,
+            router=router,
+            cache=cache,
+            monitor=monitor,
+            region=local_region(settings),
+        )
+        if health_interval is not None:
+            db._health_task = asyncio.create_task(db._check_forever(health_interval))
+        return db
+
+    def for_request(self, headers: Mapping[str, str]) -> EdgeDatabase:
+        """A view of this database whose reads go to the region nearest the request's
+        country header (``CF-IPCountry``, ``X-Vercel-IP-Country``, ...); shares every pool."""
+        view = object.__new__(EdgeDatabase)
+        view.__dict__.update(self.__dict__)
+        view.region = region_for_request(self.settings, headers)
+        return view
+
+    # -- the Driver surface -------------------------------------------------------------
+    @property
+    def target(self) -> str:
+        return self.pools[self._primary].target
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.pools[self._primary].capabilities
+
+    @property
+    def in_transaction(self) -> bool:
+        return _TX.get() is not None
+
+    def _check_open(self) -> None:
+        if self._closed[0]:
+            raise DriverError("this EdgeDatabase is closed")
+
+    async def _sql(self, sql: str, rewrite: bool) -> str:
+        if not rewrite:
+            return sql
+        if self._rewrites is None:
+            async with self.pools[self._primary].reader() as conn:
+                self._rewrites = RewriteCache(await read_schema(conn))
+        with contextlib.suppress(Exception):
+            return self._rewrites.get(sql).sql
+        return sql  # sqlglot cannot parse every SQLite statement: run it as given
+
+    def _observe(self, sql: str, started: float, error: BaseException | None = None) -> None:
+        self.monitor.observe(sql, time.perf_counter() - started, error=error)
+
+    async def fetch_all(self, sql: str, params: Params = (), *, rewrite: bool = False) -> list[Row]:
+        """Run one query in the request's region (failing over to the next healthy one)."""
+        self._check_open()
+        sql = await self._sql(sql, rewrite)
+        tx = _TX.get()
+        if tx is not None:
+            return await self._timed(tx.fetch_all(sql, params), sql)
+        order = self._read_order()
+        last: BaseException | None = None
+        for region in order:
+            pool = self.pools.get(region)
+            if pool is None:
+                continue
+            started = time.perf_counter()
+            try:
+                async with pool.reader() as conn:
+                    rows = await conn.fetch_all(sql, params)
+            except (UnavailableError, PoolTimeout) as exc:
+                self._observe(sql, started, exc)
+                self.router.record_failure(region, str(exc))
+                last = exc
+                continue
+            except BaseException as exc:
+                self._observe(sql, started, exc)
+                raise
+            elapsed = time.perf_counter() - started
+            self.monitor.observe(sql, elapsed)
+            self.router.record_success(region, elapsed)
+            return rows
+        raise UnavailableError(
+            f"no region could serve the read (tried {', '.join(order) or 'none'}): {last}"
+        )
+
+    def _read_order(self) -> list[str]:
+        if _WROTE.get() >= self._timer():
+            return [self._primary]  # read-your-writes: the region that took the write
+        return list(self.router.read_order(self.region))
+
+    async def _timed(self, work: Awaitable[T], sql: str) -> T:
+        started = time.perf_counter()
+        try:
+            result = await work
+        except BaseException as exc:
+            self._observe(sql, started, exc)
+            raise
+        self._observe(sql, started)
+        return result
+
+    @asynccontextmanager
+    async def _writer(self) -> AsyncIterator[Driver]:
+        self._check_open()
+        tx = _TX.get()
+        if tx is not None:
+            yield tx
+            return
+        async with self.pools[self._primary].writer() as conn:
+            yield conn
+        _WROTE.set(self._timer() + self.settings.read_your_writes_s)
+
+    async def execute(self, sql: str, params: Params = (), *, rewrite: bool = False) -> int:
+        """Run one statement on the primary's writer; return the rows it changed."""
+        sql = await self._sql(sql, rewrite)
+        async with self._writer() as conn:
+            return await self._timed(conn.execute(sql, params), sql)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self._writer() as conn:
+            await self._timed(conn.executemany(sql, rows), sql)
+
+    async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
+        statements = list(statements)
+        async with self._writer() as conn:
+            await self._timed_many(conn.execute_each(statements), statements)
+
+    async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
+        statements = list(statements)
+        async with self._writer() as conn:
+            return await self._timed_many(conn.batch(statements), statements)
+
+    async def _timed_many(self, work: Awaitable[T], statements: Sequence[tuple[str, Params]]) -> T:
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            return await work
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.monitor.observe_batch(
+                [sql for sql, _ in statements], time.perf_counter() - started, error=error
+            )
+
+    @asynccontextmanager
+    async def transaction(self, mode: TransactionMode = "IMMEDIATE") -> AsyncIterator[None]:
+        """One transaction on the primary's writer; this task's statements run inside it."""
+        if _TX.get() is not None:
+            raise DriverError("a transaction is already open in this task (no nesting)")
+        async with self._writer() as conn, conn.transaction(mode):
+            token = _TX.set(conn)
+            try:
+                yield
+            finally:
+                _TX.reset(token)
+
+    # -- regions ------------------------------------------------------------------------
+    async def check_regions(self, timeout: float = 2.0) -> list[RegionHealth]:
+        """Probe every region (``SELECT 1``, replica sync state) and tell the router."""
+        out: list[RegionHealth] = []
+        for name in self.settings.region_names():
+            pool = self.pools.get(name)
+            if pool is None:
+                out.append(RegionHealth(name, False, None, "not open"))
+                continue
+            out.append(await self._check_region(name, pool, timeout))
+        return out
+
+    async def _check_region(self, name: str, pool: Pool, timeout: float) -> RegionHealth:
+        started = time.perf_counter()
+        try:
+            async with pool.reader(timeout) as conn:
+                async with asyncio.timeout(timeout):
+                    await conn.fetch_all("SELECT 1")
+                sync = getattr(conn, "sync_stats", None)
+                state = sync() if callable(sync) else None
+        except (DriverError, PoolTimeout, TimeoutError) as exc:
+            reason = str(exc) or "timed out"
+            self.router.mark_unhealthy(name, reason)
+            return RegionHealth(name, False, None, reason)
+        elapsed = time.perf_counter() - started
+        lag = getattr(state, "lag_s", None)
+        error = getattr(state, "last_error", None)
+        if error:
+            self.router.mark_unhealthy(name, f"sync failing: {error}")
+            return RegionHealth(name, False, round(elapsed * 1000, 3), f"sync: {error}", lag)
+        self.router.mark_healthy(name)
+        self.router.record_success(name, elapsed)
+        return RegionHealth(name, True, round(elapsed * 1000, 3), "", lag)
+
+    async def _check_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.check_regions()
+            except Exception:  # a failed check must never kill the loop
+                log.exception("region check failed")
+
+    async def close(self) -> None:
+        """Stop the health checks and close every pool (idempotent)."""
+        if self._closed[0]:
+            return
+        self._closed[0] = True
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        for pool in self.pools.values():
+            await pool.close()
+
+    async def __aenter__(self) -> EdgeDatabase:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
