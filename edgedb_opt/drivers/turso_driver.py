@@ -115,7 +115,7 @@ class TursoReplicaDriver(TursoDriver):
         target: str,
         replica_path: Path,
         read_only: bool,
-        sync_interval: float,
+        sync_interval: float | None,
         sync_timeout: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -128,7 +128,9 @@ class TursoReplicaDriver(TursoDriver):
         # A sync step that outlived its timeout keeps pyturso's worker busy; no new step is
         # started on top of it, and close() waits for it (bounded) before closing.
         self._stuck: asyncio.Future[Any] | None = None
-        self._loop_task = BackgroundSync(self._cycle, interval=sync_interval)
+        self._loop_task = (
+            None if sync_interval is None else BackgroundSync(self._cycle, interval=sync_interval)
+        )
 
     @classmethod
     async def open(  # type: ignore[override]
@@ -138,7 +140,7 @@ class TursoReplicaDriver(TursoDriver):
         replica: str | os.PathLike[str] | None = None,
         auth_token: str | None = None,
         read_only: bool = False,
-        sync_interval: float = 1.0,
+        sync_interval: float | None = 1.0,
         sync_timeout: float = 10.0,
         open_timeout: float = 60.0,
     ) -> TursoReplicaDriver:
@@ -149,7 +151,8 @@ class TursoReplicaDriver(TursoDriver):
             replica: the local file; default under the user cache directory.
             auth_token: sent as ``Authorization: Bearer``; never printed.
             read_only: pull only; statements that write are refused, nothing is pushed.
-            sync_interval: seconds between background syncs.
+            sync_interval: seconds between background syncs; ``None`` runs none (the caller
+                syncs with :meth:`sync`, :meth:`push`, :meth:`pull`; ``close`` still pushes).
             sync_timeout: limit for one push or pull.
             open_timeout: limit for opening, which downloads the database the first time.
         Raises:
@@ -202,7 +205,8 @@ class TursoReplicaDriver(TursoDriver):
         except BaseException:
             await driver.close(flush=False)
             raise
-        driver._loop_task.start()
+        if driver._loop_task is not None:
+            driver._loop_task.start()
         return driver
 
     # -- writes wake the background sync so they reach the server soon ------------------
@@ -221,7 +225,7 @@ class TursoReplicaDriver(TursoDriver):
         self._wrote()
 
     def _wrote(self) -> None:
-        if not self.read_only:
+        if not self.read_only and self._loop_task is not None:
             self._loop_task.wake()
 
     # -- sync ----------------------------------------------------------------------------
@@ -313,6 +317,11 @@ class TursoReplicaDriver(TursoDriver):
                     f"{what} with {self.target} failed: {describe_error(exc)}"
                 ) from exc
 
+    async def _settle(self) -> None:
+        """Wait (bounded) for a step that was cancelled or timed out to leave the worker."""
+        if self._stuck is not None and not self._stuck.done():
+            await asyncio.wait({self._stuck}, timeout=self._sync_timeout)
+
     def _park(self, task: asyncio.Future[Any]) -> None:
         self._stuck = task
         # Its eventual error was already reported as a timeout; do not log it again.
@@ -327,7 +336,9 @@ class TursoReplicaDriver(TursoDriver):
         """
         if self._closed:
             return
-        await self._loop_task.stop()
+        if self._loop_task is not None:
+            await self._loop_task.stop()
+        await self._settle()
         failure: DriverError | None = None
         if flush and not self.read_only:
             try:
@@ -336,8 +347,7 @@ class TursoReplicaDriver(TursoDriver):
             except DriverError as exc:
                 failure = exc
         self._closed = True
-        if self._stuck is not None and not self._stuck.done():
-            await asyncio.wait({self._stuck}, timeout=self._sync_timeout)
+        await self._settle()
         await _close_within(self._conn, self._sync_timeout)
         if failure is not None:
             raise DriverError(
