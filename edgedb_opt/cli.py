@@ -55,15 +55,39 @@ def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> bo
     return value
 
 
+def _set_replica(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        root = ctx.find_root()
+        root.obj = {**(root.obj or {}), "replica": value}
+    return value
+
+
+def _replica() -> str | None:
+    """The ``--replica`` file of the running command, if one was given."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj.get("replica") if obj else None
+
+
 def db_option(func: F) -> F:
-    """``--db`` (default ``$EDGEOPT_DB``, else ``./edgeopt.db``) and ``--verbose``."""
+    """``--db`` (default ``$EDGEOPT_DB``, else ``./edgeopt.db``), ``--replica``, ``--verbose``."""
     func = click.option(
         "--db",
         "db",
         envvar="EDGEOPT_DB",
         default="./edgeopt.db",
         show_default=True,
-        help="Database: a path, file:PATH, or turso:PATH (env EDGEOPT_DB).",
+        help="Database: a path, file:PATH, turso:PATH, or a sync server's http(s):// or "
+        "libsql:// URL (env EDGEOPT_DB).",
+    )(func)
+    func = click.option(
+        "--replica",
+        type=click.Path(dir_okay=False),
+        envvar="EDGEOPT_REPLICA",
+        expose_value=False,
+        callback=_set_replica,
+        help="Embedded replica file for an http(s):// or libsql:// --db "
+        "(env EDGEOPT_REPLICA; default: under the user cache directory).",
     )(func)
     return click.option(
         "--verbose",
@@ -113,7 +137,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 async def _with_db(url: str, body: Callable[[Driver], Awaitable[T]], **open_kw: Any) -> T:
-    db = await open_driver(url, **open_kw)
+    db = await open_driver(url, replica=_replica(), **open_kw)
     try:
         return await body(db)
     finally:
