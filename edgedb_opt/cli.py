@@ -418,3 +418,58 @@ def rewrite(sql: str, db: str, as_json: bool) -> None:
     click.echo(f"-- applied: {', '.join(result.applied) or 'none'}")
     for refusal in result.refused:
         click.echo(f"-- refused {refusal.rule}: {refusal.reason}")
+
+
+@main.command()
+@db_option
+@json_option
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    envvar="EDGEOPT_CONFIG",
+    help="A TOML settings file (regions, pools, cache); env EDGEOPT_CONFIG.",
+)
+@click.option("--prometheus", is_flag=True, help="Print Prometheus exposition text.")
+def health(db: str, as_json: bool, config: str | None, prometheus: bool) -> None:
+    """Check connectivity and latency, pragmas, WAL size, hot-query plans, FTS5 integrity,
+    statistics freshness, replica lag, pools and cache; recommend fixes.
+
+    Exit status: 0 healthy (warnings allowed), 2 unhealthy (a check failed), 1 error.
+
+    Example: edgeopt health --db app.db --json
+    """
+    from edgedb_opt.database import EdgeDatabase
+    from edgedb_opt.health import health as check_health
+    from edgedb_opt.health import prometheus_text
+    from edgedb_opt.regions import load_settings
+
+    source = click.get_current_context().get_parameter_source("db")
+    overrides: dict[str, Any] = {}
+    if config is None or source not in (click.core.ParameterSource.DEFAULT, None):
+        overrides["db"] = db
+    if _replica():
+        overrides["replica"] = _replica()
+    settings = load_settings(config, **overrides)
+
+    async def body() -> tuple[Any, bytes]:
+        edge = await EdgeDatabase.connect(settings, must_exist=True, tune=False)
+        try:
+            report = await check_health(edge)
+            return report, prometheus_text(report, edge) if prometheus else b""
+        finally:
+            await edge.close()
+
+    report, text = run(body())
+    if prometheus:
+        click.echo(text.decode(), nl=False)
+    elif as_json:
+        _emit_json(report.as_dict())
+    else:
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        for c in report.checks:
+            click.echo(f"{marks[c.level]} {c.name:<18} {c.detail}")
+        for n, rec in enumerate(report.recommendations, 1):
+            click.echo(f"{'recommendations:' if n == 1 else '':<16}  {n}. {rec}")
+        click.echo("healthy" if report.healthy else "UNHEALTHY")
+    if not report.healthy:
+        sys.exit(2)

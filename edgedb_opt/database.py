@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from edgedb_opt.cache import QueryCache
 from edgedb_opt.drivers import open_driver, parse_target
 from edgedb_opt.drivers.base import Capabilities, Driver, Params, Row, TransactionMode
+from edgedb_opt.drivers.sqlite_driver import RUNTIME_PRAGMAS
 from edgedb_opt.errors import DriverError, PoolTimeout, UnavailableError
 from edgedb_opt.monitor import Monitor
 from edgedb_opt.pool import EndpointPool, LocalPool, Pool
@@ -63,7 +64,9 @@ class RegionHealth:
     lag_s: float | None = None
 
 
-async def _open_pool(settings: Settings, region: RegionSettings) -> Pool:
+async def _open_pool(
+    settings: Settings, region: RegionSettings, *, must_exist: bool, tune: bool
+) -> Pool:
     kind, where = parse_target(region.url)
     if kind == "sqlite" and settings.driver in (None, "sqlite"):
         return await LocalPool.open(
@@ -71,6 +74,8 @@ async def _open_pool(settings: Settings, region: RegionSettings) -> Pool:
             readers=settings.readers,
             timeout=settings.pool_timeout,
             busy_timeout_ms=settings.busy_timeout_ms,
+            pragmas=RUNTIME_PRAGMAS if tune else {},
+            must_exist=must_exist,
         )
     token = region.auth_token.get_secret_value() if region.auth_token else None
 
@@ -81,6 +86,7 @@ async def _open_pool(settings: Settings, region: RegionSettings) -> Pool:
             replica=region.replica_path,
             auth_token=token,
             busy_timeout_ms=settings.busy_timeout_ms,
+            must_exist=must_exist,
         )
 
     return await EndpointPool.open(
@@ -126,6 +132,8 @@ class EdgeDatabase:
         settings: Settings | None = None,
         *,
         health_interval: float | None = None,
+        must_exist: bool = False,
+        tune: bool = True,
         **overrides: Any,
     ) -> EdgeDatabase:
         """Open a pool for every configured region.
@@ -135,6 +143,9 @@ class EdgeDatabase:
                 ``overrides`` (field names of :class:`Settings`) on top.
             health_interval: seconds between background region checks (None: no background
                 task; :meth:`check_regions` runs them on demand).
+            must_exist: refuse to create a missing database file.
+            tune: set the runtime pragmas on local files (WAL, synchronous=NORMAL, cache,
+                mmap). ``edgeopt health`` passes False to report the file as it is.
         Raises:
             ConfigError: invalid settings. DriverError: the primary region cannot be opened.
         """
@@ -144,7 +155,9 @@ class EdgeDatabase:
         try:
             for region in settings.all_regions():
                 try:
-                    pools[region.name] = await _open_pool(settings, region)
+                    pools[region.name] = await _open_pool(
+                        settings, region, must_exist=must_exist, tune=tune
+                    )
                 except DriverError as exc:
                     if region.name == router.write_region():
                         raise

@@ -20,7 +20,7 @@ from edgedb_opt.errors import DriverError
 if TYPE_CHECKING:
     from edgedb_opt.database import EdgeDatabase
 
-__all__ = ["Check", "HealthReport", "database_checks", "health"]
+__all__ = ["Check", "HealthReport", "database_checks", "health", "prometheus_text"]
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -274,3 +274,36 @@ async def health(db: EdgeDatabase, *, max_lag_s: float = 30.0) -> HealthReport:
             )
         )
     return HealthReport(checks)
+
+
+_LEVEL_VALUE = {"ok": 1.0, "warn": 0.5, "fail": 0.0}
+
+
+def prometheus_text(report: HealthReport, db: EdgeDatabase) -> bytes:
+    """The report as Prometheus gauges, followed by the database's statement metrics."""
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    registry = CollectorRegistry()
+    check = Gauge("edgeopt_health_check", "1 ok, 0.5 warn, 0 fail", ["check"], registry=registry)
+    for c in report.checks:
+        check.labels(c.name).set(_LEVEL_VALUE[c.level])
+    Gauge("edgeopt_healthy", "1 when no check failed", registry=registry).set(report.healthy)
+    in_use = Gauge("edgeopt_pool_in_use", "connections in use", ["pool"], registry=registry)
+    waiting = Gauge("edgeopt_pool_waiting", "tasks waiting", ["pool"], registry=registry)
+    queue = Gauge(
+        "edgeopt_writer_queue", "tasks queued for the writer", ["pool"], registry=registry
+    )
+    for name, pool in db.pools.items():
+        s = pool.stats()
+        in_use.labels(name).set(s.in_use)
+        waiting.labels(name).set(s.waiting)
+        queue.labels(name).set(s.writer_queue)
+    lag = Gauge("edgeopt_replica_lag_seconds", "replica lag", ["region"], registry=registry)
+    for c in report.checks:
+        if c.name.startswith("region:") and c.data.get("lag_s") is not None:
+            lag.labels(c.name.removeprefix("region:")).set(float(c.data["lag_s"]))
+    if db.cache is not None:
+        Gauge("edgeopt_cache_hit_rate", "query cache hit rate", registry=registry).set(
+            db.cache.stats().hit_rate
+        )
+    return generate_latest(registry) + db.monitor.prometheus_text()

@@ -154,9 +154,13 @@ class LocalPool(Pool):
         timeout: float = 5.0,
         busy_timeout_ms: int = 5000,
         pragmas: Mapping[str, str | int] = RUNTIME_PRAGMAS,
+        must_exist: bool = False,
         timer: Timer = time.perf_counter,
     ) -> LocalPool:
         """Open the writer (which creates the file and turns WAL on), then the readers.
+
+        ``pragmas={}`` leaves the file's settings as they are (``edgeopt health`` looks at
+        them); the writer then does not run ``PRAGMA optimize`` on close either.
 
         Raises:
             ConfigError: ``readers`` < 1 or ``timeout`` <= 0.
@@ -164,7 +168,11 @@ class LocalPool(Pool):
         """
         _check(timeout, readers, "readers")
         writer = await SqliteDriver.open(
-            path, busy_timeout_ms=busy_timeout_ms, pragmas=pragmas, optimize_on_close=True
+            path,
+            busy_timeout_ms=busy_timeout_ms,
+            pragmas=pragmas,
+            must_exist=must_exist,
+            optimize_on_close=bool(pragmas),
         )
         opened: list[SqliteDriver] = []
         try:
