@@ -30,7 +30,7 @@ from edgedb_opt.drivers._turso_sync import (
     replica_files,
     sync_url,
 )
-from edgedb_opt.drivers.base import Capabilities, Params
+from edgedb_opt.drivers.base import Capabilities, Params, Row
 from edgedb_opt.drivers.sqlite_driver import check_path
 from edgedb_opt.errors import ConfigError, DriverError
 
@@ -50,6 +50,32 @@ class TursoDriver(DbApiDriver):
 
     name = "turso"
     _native_errors = (turso.Error,)
+
+    # One hop to pyturso's worker thread per statement instead of four (cursor, execute,
+    # fetchall, close): turso.aio has no public "run this on your thread" call; _run is that.
+    async def _in_worker(self, sql: str, params: Params) -> tuple[list[Row], int]:
+        conn = self._conn._conn  # not self: pyturso's worker keeps its last job referenced
+
+        def run() -> tuple[list[Row], int]:
+            cur = conn.cursor()
+            try:
+                rows = [tuple(r) for r in cur.execute(sql, params).fetchall()]
+                return rows, int(cur.rowcount) if cur.rowcount is not None else -1
+            finally:
+                cur.close()
+
+        async with self._use():
+            try:
+                result: tuple[list[Row], int] = await self._conn._run(run)
+            except turso.Error as exc:
+                raise DriverError(describe_error(exc)) from exc
+            return result
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        return (await self._in_worker(sql, params))[0]
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        return (await self._in_worker(sql, params))[1]
 
     @classmethod
     async def open(
