@@ -113,12 +113,16 @@ async def test_lru_evicts_least_recently_used() -> None:
     assert (s.evictions, s.size, s.maxsize) == (2, 3, 3)
 
 
-async def test_evicted_entry_leaves_its_tags() -> None:
-    cache, _ = make(maxsize=1)
-    await cache.get_or_load("old", Loads().of(1), tags=["user:1"])
-    await cache.get_or_load("new", Loads().of(2), tags=["user:2"])  # evicts "old"
+@pytest.mark.parametrize("how", ["lru", "ttl"])
+async def test_dropped_entry_leaves_its_tags(how: str) -> None:
+    cache, timer = make(maxsize=1 if how == "lru" else 10, ttl=10)
+    await cache.get_or_load("k", Loads().of(1), tags=["user:1"])
+    if how == "ttl":
+        timer.tick(10)
+    await cache.get_or_load("other", Loads().of(2), tags=["user:2"])  # drops "k"
+    await cache.get_or_load("k", Loads().of(3), tags=["user:3"])  # back, read something else
     assert cache.invalidate("user:1") == 0
-    assert cache.invalidate("user:2") == 1
+    assert cache.get_many(["k"]) == {"k": 3}
 
 
 async def test_stats_figures() -> None:
@@ -258,7 +262,9 @@ async def test_load_in_flight_during_invalidation_is_not_stored() -> None:
     assert cache.invalidate("user:1") == 0  # nothing stored yet; the load is in flight
     # A caller after the invalidation must not join the stale load: it starts its own.
     fresh = Loads()
-    assert await cache.get_or_load("k", fresh.of("new"), tags=["user:1"]) == "new"
+    second = asyncio.create_task(cache.get_or_load("k", fresh.of("new"), tags=["user:1"]))
+    await settle()
+    assert second.done() and second.result() == "new"
     gate.set()
     assert await first == "old"  # its own caller still gets what it loaded
     assert cache.get_many(["k"]) == {"k": "new"}  # ... but it did not overwrite the new value
@@ -423,7 +429,7 @@ async def test_misuse_is_a_cache_error() -> None:
     with pytest.raises(CacheError, match="tags"):
         await cache.get_or_load("k", Loads().of(1), tags="user:1")
     with pytest.raises(CacheError, match="hashable"):
-        await cache.get_or_load(["k"], Loads().of(1))
+        await cache.get_or_load(["k"], Loads().of(1))  # type: ignore[arg-type]
     with pytest.raises(CacheError, match="callable"):
         await cache.get_or_load("k", "not a loader")  # type: ignore[arg-type]
     with pytest.raises(CacheError, match="tag must be a string"):
