@@ -87,11 +87,21 @@ async def _open_pool(
             auth_token=token,
             busy_timeout_ms=settings.busy_timeout_ms,
             must_exist=must_exist,
+            sync_interval=region.sync_interval,
         )
 
     return await EndpointPool.open(
         opener, max_in_flight=settings.max_in_flight, timeout=settings.pool_timeout
     )
+
+
+def _check_synced(conn: Driver) -> None:
+    """Refuse a replica whose last sync failed: its server is unreachable, so its data may
+    be stale; the read goes to the next region until a background sync succeeds again."""
+    stats = getattr(conn, "sync_stats", None)
+    error = getattr(stats(), "last_error", None) if callable(stats) else None
+    if error:
+        raise UnavailableError(f"{conn.target} cannot sync: {error}")
 
 
 class EdgeDatabase:
@@ -240,6 +250,7 @@ class EdgeDatabase:
             started = time.perf_counter()
             try:
                 async with pool.reader() as conn:
+                    _check_synced(conn)
                     rows = await conn.fetch_all(sql, params)
             except (UnavailableError, PoolTimeout) as exc:
                 self._observe(sql, started, exc)
@@ -346,6 +357,9 @@ class EdgeDatabase:
             async with pool.reader(timeout) as conn:
                 async with asyncio.timeout(timeout):
                     await conn.fetch_all("SELECT 1")
+                    pull = getattr(conn, "pull", None)
+                    if callable(pull):  # a replica: its server must answer too
+                        await pull()
                 sync = getattr(conn, "sync_stats", None)
                 state = sync() if callable(sync) else None
         except (DriverError, PoolTimeout, TimeoutError) as exc:
@@ -353,7 +367,7 @@ class EdgeDatabase:
             self.router.mark_unhealthy(name, reason)
             return RegionHealth(name, False, None, reason)
         elapsed = time.perf_counter() - started
-        lag = getattr(state, "lag_s", None)
+        lag = getattr(state, "lag_seconds", None)
         error = getattr(state, "last_error", None)
         if error:
             self.router.mark_unhealthy(name, f"sync failing: {error}")

@@ -66,12 +66,14 @@ async def open_driver(
     driver: str | None = None,
     replica: str | os.PathLike[str] | None = None,
     auth_token: str | None = None,
+    sync_interval: float | None = 1.0,
 ) -> Driver:
     """Open the backend ``url`` names (see :func:`parse_target`), or the one ``driver`` forces.
 
     ``http(s)://`` and ``libsql://`` URLs open an embedded replica (a local file at
     ``replica`` that syncs with the server); ``ws(s)://`` URLs the libsql-client adapter.
     ``driver="libsql"`` with a path uses libsql-client's own ``file:`` mode.
+    ``sync_interval`` is the replica's background sync period (None: sync only on demand).
     """
     kind, where = parse_target(url)
     if driver is not None and driver not in DRIVER_NAMES:
@@ -93,7 +95,11 @@ async def open_driver(
         from edgedb_opt.drivers.turso_driver import TursoReplicaDriver
 
         return await TursoReplicaDriver.open(
-            where, replica=replica, auth_token=auth_token, read_only=read_only
+            where,
+            replica=replica,
+            auth_token=auth_token,
+            read_only=read_only,
+            sync_interval=sync_interval,
         )
     if kind == "libsql":
         from edgedb_opt.drivers.libsql_driver import LibsqlDriver

@@ -27,7 +27,7 @@ from edgedb_opt.drivers._dbapi import describe_error
 from edgedb_opt.drivers._probe import _PROBES
 from edgedb_opt.drivers.base import Capabilities, Params, Row, TransactionMode
 from edgedb_opt.drivers.sqlite_driver import check_path
-from edgedb_opt.errors import DriverError
+from edgedb_opt.errors import DriverError, UnavailableError
 
 T = TypeVar("T")
 
@@ -42,6 +42,16 @@ _NATIVE_ERRORS: tuple[type[BaseException], ...] = (
     TypeError,
     OverflowError,
 )
+
+
+def _wrap(exc: BaseException, message: str) -> DriverError:
+    """A network failure is :class:`UnavailableError` (another region may answer); anything
+    else, such as a statement the server rejected, a plain :class:`DriverError`."""
+    if isinstance(exc, aiohttp.ClientError | OSError) and not isinstance(exc, sqlite3.Error):
+        return UnavailableError(message)
+    return DriverError(message)
+
+
 _URL_SCHEMES = ("ws", "wss", "libsql")
 #: LibsqlError codes that mean "the connection is gone", not "the SQL was refused".
 _TRANSPORT_CODES = ("HRANA_", "CLIENT_", "STREAM_", "TRANSACTION_", "URL_")
@@ -168,13 +178,13 @@ class LibsqlDriver:
         try:
             client = libsql_client.create_client(url, auth_token=auth_token)
         except _NATIVE_ERRORS as exc:
-            raise DriverError(f"cannot open {target}: {describe_error(exc)}") from exc
+            raise _wrap(exc, f"cannot open {target}: {describe_error(exc)}") from exc
         try:
             await cls._first_answer(client, target, connect_timeout)
             caps = await (probe_client(client) if scheme else _file_mode_capabilities())
         except _NATIVE_ERRORS as exc:
             await client.close()
-            raise DriverError(f"cannot {what} {target}: {describe_error(exc)}") from exc
+            raise _wrap(exc, f"cannot {what} {target}: {describe_error(exc)}") from exc
         except BaseException:
             await client.close()
             raise
@@ -191,7 +201,7 @@ class LibsqlDriver:
             await client.close()
             with contextlib.suppress(*_NATIVE_ERRORS):
                 await check
-            raise DriverError(f"{target} did not answer within {timeout:g} s")
+            raise UnavailableError(f"{target} did not answer within {timeout:g} s")
         check.result()
 
     @property
@@ -232,7 +242,7 @@ class LibsqlDriver:
         try:
             return await step
         except _NATIVE_ERRORS as exc:
-            raise DriverError(describe_error(exc)) from exc
+            raise _wrap(exc, describe_error(exc)) from exc
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self._use() as on:

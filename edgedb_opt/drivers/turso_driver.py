@@ -32,7 +32,7 @@ from edgedb_opt.drivers._turso_sync import (
 )
 from edgedb_opt.drivers.base import Capabilities, Params, Row
 from edgedb_opt.drivers.sqlite_driver import check_path
-from edgedb_opt.errors import ConfigError, DriverError
+from edgedb_opt.errors import ConfigError, DriverError, UnavailableError
 
 __all__ = ["SyncStats", "TursoDriver", "TursoReplicaDriver", "turso_capabilities"]
 
@@ -209,7 +209,7 @@ class TursoReplicaDriver(TursoDriver):
                 if isinstance(exc, TimeoutError)
                 else (describe_error(exc))
             )
-            raise DriverError(f"cannot open replica {path} of {printable}: {why}") from exc
+            raise UnavailableError(f"cannot open replica {path} of {printable}: {why}") from exc
         driver = cls(
             conn,
             target=f"{printable} (replica {path})",
@@ -333,13 +333,13 @@ class TursoReplicaDriver(TursoDriver):
                     raise
             if not done:
                 self._park(task)
-                raise DriverError(
+                raise UnavailableError(
                     f"{what} with {self.target} timed out after {self._sync_timeout:g} s"
                 )
             try:
                 return task.result()
             except (turso.Error, OSError, RuntimeError) as exc:
-                raise DriverError(
+                raise UnavailableError(
                     f"{what} with {self.target} failed: {describe_error(exc)}"
                 ) from exc
 
