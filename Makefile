@@ -57,4 +57,4 @@ bench: $(STAMP)
 		--benchmark-json=.benchmarks/latest.json --benchmark-columns=min,median,max,rounds
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks $(DEMO_DB)
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .benchmarks $(DEMO_DB)
