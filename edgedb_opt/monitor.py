@@ -137,6 +137,15 @@ class _Series:
     total: float = 0.0
     max: float = 0.0
 
+    def add(self, seconds: float, *, failed: bool = False) -> None:
+        self.count += 1
+        self.total += seconds
+        self.window.append(seconds)
+        if seconds > self.max:
+            self.max = seconds
+        if failed:
+            self.errors += 1
+
 
 @dataclass
 class _Scope:
@@ -265,7 +274,19 @@ class Monitor:
 
     def observe(self, sql: str, seconds: float, *, error: BaseException | None = None) -> None:
         """Record one run of ``sql`` that took ``seconds`` (and failed with ``error``)."""
-        self.observe_batch([sql], seconds, error=error)
+        if error is not None or seconds * 1000 > self.slow_ms:
+            self.observe_batch([sql], seconds, error=error)
+            return
+        # The common case, kept lean (about 2 us): it follows every statement.
+        shape = fingerprint(sql)
+        with self._lock:
+            series = self._series_for(shape)
+            series.add(seconds)
+        series.hist.observe(seconds)
+        scope = self._scope.get()
+        if scope is not None:
+            scope.counts[shape] += 1
+            scope.seconds[shape] += seconds
 
     def observe_batch(
         self, statements: Sequence[str], seconds: float, *, error: BaseException | None = None
@@ -284,12 +305,7 @@ class Monitor:
         with self._lock:
             touched = [self._series_for(shape) for shape in shapes]
             for series in touched:
-                series.count += 1
-                series.total += share
-                series.window.append(share)
-                series.max = max(series.max, share)
-                if error is not None:
-                    series.errors += 1
+                series.add(share, failed=error is not None)
         for series in touched:
             series.hist.observe(share)
         if error is not None:
@@ -427,7 +443,10 @@ class MonitoredDriver:
         except Exception as exc:  # cancellation is not a statement failure: not counted
             self.monitor.observe_batch(statements, timer() - start, error=exc)
             raise
-        self.monitor.observe_batch(statements, timer() - start)
+        if len(statements) == 1:
+            self.monitor.observe(statements[0], timer() - start)
+        else:
+            self.monitor.observe_batch(statements, timer() - start)
         return result
 
     async def execute(self, sql: str, params: Params = ()) -> int:
