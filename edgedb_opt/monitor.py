@@ -24,8 +24,8 @@ import threading
 import time
 import warnings
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_late
 from prometheus_client import Counter as PromCounter
 
 from edgedb_opt._fingerprint import batch_advice, fingerprint, fingerprint_id
-from edgedb_opt.drivers.base import Capabilities, Driver, Params, Row, TransactionMode
+from edgedb_opt._monitored_driver import MonitoredDriver
 from edgedb_opt.errors import ConfigError
 
 __all__ = [
@@ -49,8 +49,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("edgedb_opt.monitor")
-T = TypeVar("T")
 AlertKind = Literal["slow_query", "n_plus_one", "error"]
+_F = TypeVar("_F", bound=Callable[["Alert"], object])
 #: Where statement shapes beyond ``max_fingerprints`` are counted together.
 OTHER = "(other statements)"
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -244,7 +244,7 @@ class Monitor:
                 f"registry already holds edgeopt metrics ({exc}); give each Monitor its own"
             ) from exc
 
-    def on_alert(self, callback: Callable[[Alert], object]) -> Callable[[Alert], object]:
+    def on_alert(self, callback: _F) -> _F:
         """Call ``callback(alert)`` for every alert from now on; returns it (a decorator too).
 
         A callback that raises is logged and skipped: alerting never breaks a request.
@@ -399,79 +399,3 @@ class Monitor:
     def prometheus_text(self) -> bytes:
         """This monitor's metrics in the Prometheus text format."""
         return generate_latest(self.registry)
-
-
-class MonitoredDriver:
-    """A :class:`~edgedb_opt.drivers.base.Driver` that reports every statement it runs to a
-    :class:`Monitor`, timed with the monitor's ``timer``; everything else passes through.
-
-    ``executemany`` counts as one statement run, ``batch`` and ``execute_each`` as one round
-    trip of their statements (see :meth:`Monitor.observe_batch`). The wrapped driver owns
-    the connection: closing this closes it.
-    """
-
-    def __init__(self, driver: Driver, monitor: Monitor) -> None:
-        self._driver = driver
-        self.monitor = monitor
-
-    @property
-    def inner(self) -> Driver:
-        """The wrapped driver."""
-        return self._driver
-
-    @property
-    def name(self) -> str:
-        return self._driver.name
-
-    @property
-    def target(self) -> str:
-        return self._driver.target
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._driver.capabilities
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._driver.in_transaction
-
-    async def _timed(self, statements: Sequence[str], call: Awaitable[T]) -> T:
-        timer = self.monitor.timer
-        start = timer()
-        try:
-            result = await call
-        except Exception as exc:  # cancellation is not a statement failure: not counted
-            self.monitor.observe_batch(statements, timer() - start, error=exc)
-            raise
-        if len(statements) == 1:
-            self.monitor.observe(statements[0], timer() - start)
-        else:
-            self.monitor.observe_batch(statements, timer() - start)
-        return result
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        return await self._timed([sql], self._driver.execute(sql, params))
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        return await self._timed([sql], self._driver.fetch_all(sql, params))
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._timed([sql], self._driver.executemany(sql, rows))
-
-    async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
-        await self._timed([s for s, _ in statements], self._driver.execute_each(statements))
-
-    async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
-        return await self._timed([s for s, _ in statements], self._driver.batch(statements))
-
-    def transaction(self, mode: TransactionMode = "IMMEDIATE") -> AbstractAsyncContextManager[None]:
-        return self._driver.transaction(mode)
-
-    async def close(self) -> None:
-        await self._driver.close()
-
-    async def __aenter__(self) -> MonitoredDriver:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()

@@ -20,6 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from edgedb_opt.drivers.base import Driver
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.errors import ConfigError, DriverError
 from edgedb_opt.monitor import (
@@ -224,6 +225,7 @@ def test_invalid_settings_are_config_errors() -> None:
 async def test_monitored_driver_times_every_statement(driver: SqliteDriver) -> None:
     m = Monitor(timer=StepTimer(0.25), n_plus_one_threshold=3)
     db = MonitoredDriver(driver, m)
+    assert isinstance(db, Driver) and db.inner is driver
     assert (db.name, db.target, db.capabilities) == (
         driver.name,
         driver.target,
@@ -313,6 +315,7 @@ async def test_per_row_loop_fires_and_the_join_stays_quiet(
         looped = [(await db.fetch_all(BY_ID, (qid,)))[0] for (qid,) in ids]
     assert [r[:2] for r in joined] == looped
     (warning,) = n_plus_one_warnings(record)
+    assert record[-1].filename == __file__, "the warning points at the request scope's line"
     assert warning.fingerprint == BY_ID and warning.count == 12
     assert "WHERE questions.id IN (?, ?, ...)" in str(warning)
     # Exactly at the threshold is not an N+1.
