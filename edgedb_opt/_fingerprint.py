@@ -96,8 +96,15 @@ def fingerprint(sql: str) -> str:
     return _shape(_strip_values(sql))
 
 
+#: Statements sqlglot parses only as a Command, after logging a warning each time: triggers
+#: and virtual tables (schema changes, never hot), normalized by the regex alone.
+_COMMAND_ONLY = re.compile(r"\s*CREATE\s+(TEMP\w*\s+)?(TRIGGER|VIRTUAL\s+TABLE)\b", re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=1024)
 def _shape(text: str) -> str:
+    if _COMMAND_ONLY.match(text):
+        return _IN_LIST.sub("IN (?)", text).upper()
     try:
         trees = sqlglot.parse(text, read="sqlite")
     except SqlglotError:
