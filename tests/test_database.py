@@ -7,6 +7,8 @@ import asyncio
 import datetime as dt
 import shutil
 import sqlite3
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -210,3 +212,24 @@ async def test_closed_database_refuses_work_and_close_is_idempotent(tmp_path: Pa
         await db.fetch_all("SELECT 1")
     with pytest.raises(DriverError, match="closed"):
         await db.execute("SELECT 1")
+
+
+def test_a_leaked_database_warns_and_the_process_still_exits(tmp_path: Path) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "from edgedb_opt.database import EdgeDatabase\n"
+        "async def main():\n"
+        "    db = await EdgeDatabase.connect(db=sys.argv[1])\n"
+        "    await db.execute('CREATE TABLE t (v)')\n"
+        "    print(await db.fetch_all('SELECT count(*) FROM t'))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", script, str(tmp_path / "leak.db")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "[(0,)]"
+    assert "ResourceWarning: sqlite driver for" in done.stderr
+    assert "was never closed" in done.stderr

@@ -169,3 +169,8 @@ class DbApiDriver:
                 ResourceWarning,
                 stacklevel=2,
             )
+            self._abandon()
+
+    def _abandon(self) -> None:
+        """Release what a driver collected open still holds (no awaiting: no loop may be left)."""
+

@@ -87,7 +87,11 @@ class SqliteDriver(DbApiDriver):
         mode = "ro" if read_only else "rwc"
         uri = f"file:{quote(str(p.absolute()))}?mode={mode}"
         try:
-            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            pending = aiosqlite.connect(uri, uri=True, isolation_level=None)
+            # A leaked connection must not keep the interpreter from exiting: its worker thread
+            # is a daemon (a crash at exit is what SQLite's journal is for).
+            pending._thread.daemon = True
+            conn = await pending
         except sqlite3.Error as exc:
             raise DriverError(f"cannot open {p}: {describe_error(exc)}") from exc
         driver = cls(conn, target=str(p), capabilities=sqlite_capabilities())
@@ -108,6 +112,12 @@ class SqliteDriver(DbApiDriver):
         return driver
 
     _optimize_on_close = False
+
+    def _abandon(self) -> None:
+        # aiosqlite's worker is not a daemon thread: a connection leaked in a reference cycle
+        # would keep the interpreter from exiting. Its stop() ends the thread without a loop.
+        with contextlib.suppress(Exception):
+            self._conn.stop()
 
     async def close(self) -> None:
         if self._optimize_on_close and not self.closed and not self.in_transaction:
