@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,11 @@ def base_db() -> Path:
 @pytest.fixture(scope="session")
 def pack_db() -> Path:
     return cached_db(SCALE, applied=True)
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """One event loop per benchmark module: every measured call runs on it."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()

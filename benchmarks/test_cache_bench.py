@@ -36,13 +36,6 @@ def now() -> Any:
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
 def driver(
     loop: asyncio.AbstractEventLoop, pack_db: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SqliteDriver]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,6 @@ from edgedb_opt.study.queries import USER_PROGRESS_SQL
 REQUESTS = 200
 CONCURRENCY = 20
 MEDIANS: dict[str, float] = {}
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
 
 
 @pytest.fixture(scope="module")

@@ -25,13 +25,6 @@ MEDIANS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TursoServer]:
     srv = TursoServer(require_tursodb(), tmp_path_factory.mktemp("srv") / "server.db")
     srv.start()

@@ -52,13 +52,6 @@ def now() -> Any:
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
 def files(
     base_db: Path, pack_db: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:

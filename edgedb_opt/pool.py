@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from edgedb_opt.drivers.base import Capabilities, Driver
 from edgedb_opt.drivers.sqlite_driver import RUNTIME_PRAGMAS, SqliteDriver
@@ -34,6 +35,7 @@ from edgedb_opt.errors import ConfigError, DriverError, PoolTimeout
 __all__ = ["EndpointPool", "LocalPool", "Percentiles", "Pool", "PoolStats"]
 
 Timer = Callable[[], float]
+T = TypeVar("T")
 _SAMPLES = 2048  # recent waits kept for percentiles: bounded memory, recent behaviour
 
 
@@ -134,12 +136,11 @@ class LocalPool(Pool):
         self._timer = timer
         self._writer = writer
         self._writer_lock = asyncio.Lock()
-        self._writer_waiting = 0
         self._all_readers = list(readers)
         self._idle: asyncio.Queue[SqliteDriver] = asyncio.Queue()
         for r in readers:
             self._idle.put_nowait(r)
-        self._reader_waiting = 0
+        self._waiting = {"reader": 0, "writer": 0}
         self._acquired = self._timeouts = 0
         self._waits: deque[float] = deque(maxlen=_SAMPLES)
         self._holds: deque[float] = deque(maxlen=_SAMPLES)
@@ -197,7 +198,7 @@ class LocalPool(Pool):
         s = self.stats()
         return (
             f"{s.in_use - int(s.writer_busy)} of {s.size - 1} readers in use, "
-            f"{self._reader_waiting} waiting; writer {'busy' if s.writer_busy else 'idle'}, "
+            f"{self._waiting['reader']} waiting; writer {'busy' if s.writer_busy else 'idle'}, "
             f"{s.writer_queue} queued"
         )
 
@@ -209,22 +210,28 @@ class LocalPool(Pool):
         if self._closed:
             raise DriverError(f"the pool for {self.target} is closed")
 
-    @asynccontextmanager
-    async def reader(self, timeout: float | None = None) -> AsyncIterator[Driver]:
-        """A read-only connection for one request; waits at most ``timeout`` seconds."""
+    async def _wait(self, what: str, timeout: float | None, get: Callable[[], Awaitable[T]]) -> T:
+        """Await ``get`` (a free reader, the writer lock) for at most the pool's timeout,
+        counting the task as waiting meanwhile and recording how long it waited."""
         self._check_open()
         limit = self.timeout if timeout is None else timeout
         start = self._timer()
-        self._reader_waiting += 1
+        self._waiting[what] += 1
         try:
             async with asyncio.timeout(limit):
-                conn = await self._idle.get()
+                got = await get()
         except TimeoutError:
-            raise self._timed_out("reader", limit) from None
+            raise self._timed_out(what, limit) from None
         finally:
-            self._reader_waiting -= 1
+            self._waiting[what] -= 1
         self._acquired += 1
         self._waits.append(self._timer() - start)
+        return got
+
+    @asynccontextmanager
+    async def reader(self, timeout: float | None = None) -> AsyncIterator[Driver]:
+        """A read-only connection for one request; waits at most ``timeout`` seconds."""
+        conn = await self._wait("reader", timeout, self._idle.get)
         try:
             yield conn
         finally:
@@ -233,20 +240,8 @@ class LocalPool(Pool):
     @asynccontextmanager
     async def writer(self, timeout: float | None = None) -> AsyncIterator[Driver]:
         """The one writer connection, held exclusively; the hold time is measured."""
-        self._check_open()
-        limit = self.timeout if timeout is None else timeout
-        start = self._timer()
-        self._writer_waiting += 1
-        try:
-            async with asyncio.timeout(limit):
-                await self._writer_lock.acquire()
-        except TimeoutError:
-            raise self._timed_out("writer", limit) from None
-        finally:
-            self._writer_waiting -= 1
+        await self._wait("writer", timeout, self._writer_lock.acquire)
         got = self._timer()
-        self._acquired += 1
-        self._waits.append(got - start)
         try:
             yield self._writer
         finally:
@@ -261,12 +256,12 @@ class LocalPool(Pool):
             kind="local",
             size=len(self._all_readers) + 1,
             in_use=readers_busy + int(busy),
-            waiting=self._reader_waiting + self._writer_waiting,
+            waiting=self._waiting["reader"] + self._waiting["writer"],
             acquired=self._acquired,
             timeouts=self._timeouts,
             wait_ms=Percentiles.of(self._waits),
             writer_busy=busy,
-            writer_queue=self._writer_waiting,
+            writer_queue=self._waiting["writer"],
             lock_hold_ms=Percentiles.of(self._holds),
         )
 

@@ -9,7 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -112,3 +112,29 @@ def copy_pack(tmp_path: Path) -> Iterator[Path]:
     dest = tmp_path / "study_copy"
     shutil.copytree(STUDY_PACK, dest)
     yield dest
+
+
+class FakeTimer:
+    """A clock that moves only when a test says so (``tick``): TTLs, retries and recycling
+    are tested without sleeping."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float = 1.0) -> None:
+        self.now += seconds
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, within: float = 15.0, every: float = 0.02
+) -> None:
+    """Poll ``check`` until it holds, failing after ``within`` seconds (a liveness bound for
+    background work such as replica syncs, not a timing assertion)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"condition not reached within {within} s")
+        await asyncio.sleep(every)

@@ -19,20 +19,7 @@ from edgedb_opt.errors import CacheError, ConfigError
 from edgedb_opt.study.models import Answer
 from edgedb_opt.study.queries import StudyQueries
 from edgedb_opt.study.writer import AnswerWriter
-from tests.conftest import ANCHOR, apply_pack
-
-
-class FakeTimer:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self, seconds: float = 1.0) -> None:
-        self.now += seconds
+from tests.conftest import ANCHOR, FakeTimer, apply_pack
 
 
 class Loads:

@@ -4,23 +4,15 @@ with its own server; one server dies, reads fail over to the other region, then 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from edgedb_opt.database import EdgeDatabase
 from edgedb_opt.regions import load_settings
+from tests.conftest import eventually
 from tests.turso_server import TursoServer, require_tursodb
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 20.0) -> None:
-    """Poll ``check`` until it holds (a liveness bound, not a timing assertion)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"condition not reached within {within} s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

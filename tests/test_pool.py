@@ -17,6 +17,7 @@ from edgedb_opt.drivers import open_driver
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import ConfigError, DriverError, PoolTimeout
 from edgedb_opt.pool import EndpointPool, LocalPool, Percentiles
+from tests.conftest import FakeTimer
 
 
 async def _table(pool: LocalPool) -> None:
@@ -121,17 +122,6 @@ async def test_closed_pool_refuses_new_work(tmp_path: Path) -> None:
     with pytest.raises(DriverError, match="is closed"):
         async with pool.reader():
             pass
-
-
-class FakeTimer:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def test_endpoint_pool_bounds_requests_in_flight_and_recycles_idle_drivers(

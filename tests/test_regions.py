@@ -19,6 +19,7 @@ from edgedb_opt.regions import (
     local_region,
     region_for_request,
 )
+from tests.conftest import FakeTimer
 
 TOKEN = "tok-3f9a-NEVER-PRINT-ME"
 #: lhr is the primary; "lab" has no known position, so it ranks after every other region.
@@ -30,19 +31,6 @@ REGIONS: list[dict[str, Any]] = [
     {"name": "nrt", "url": "file:/srv/nrt.db"},
     {"name": "lab", "url": "lab.db"},
 ]
-
-
-class FakeTimer:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(autouse=True)
@@ -384,7 +372,7 @@ def test_region_for_request_defaults_to_the_local_region(monkeypatch: pytest.Mon
 
 
 def router(**overrides: Any) -> tuple[RegionRouter, FakeTimer]:
-    timer = FakeTimer()
+    timer = FakeTimer(1000.0)
     return RegionRouter(settings(**overrides), local="fra", timer=timer), timer
 
 

@@ -6,7 +6,6 @@ import asyncio
 import gc
 import json
 import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from edgedb_opt.drivers import open_driver
 from edgedb_opt.drivers.turso_driver import TursoReplicaDriver
 from edgedb_opt.errors import DriverError
 from edgedb_opt.migrate import load_pack
-from tests.conftest import edgeopt
+from tests.conftest import edgeopt, eventually
 from tests.turso_server import TursoServer
 
 NOTES = "CREATE TABLE notes (id INTEGER PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL)"
@@ -25,15 +24,6 @@ MANUAL = None
 
 async def replica(server: TursoServer, path: Path, **kw: float | None) -> TursoReplicaDriver:
     return await TursoReplicaDriver.open(server.url, replica=path, **kw)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 15.0) -> None:
-    """Poll ``check`` until it holds; fail (not a timing assertion: a liveness bound)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"condition not reached within {within} s")
-        await asyncio.sleep(0.02)
 
 
 async def test_two_regions_read_your_writes_and_see_each_other_after_sync(
