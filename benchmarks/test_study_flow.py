@@ -113,7 +113,9 @@ def picks(files: dict[str, Path]) -> dict[str, Any]:
                 (s_exam,),
             )
         ]
-        page_start = 499 * 50  # page 500 of 50 rows
+        # Page 500 of 50 rows (medium and up); smaller scales have fewer pages: the last one.
+        heaviest = int(ranked[0][1])
+        page_start = min(499, heaviest // 50 - 1) * 50
         at, last_id = conn.execute(
             "SELECT answered_at, id FROM user_answers WHERE user_id = ? "
             "ORDER BY answered_at DESC, id DESC LIMIT 1 OFFSET ?",
