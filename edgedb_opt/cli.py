@@ -19,7 +19,7 @@ import click
 
 from edgedb_opt import datagen
 from edgedb_opt._progress import LiveProgress, ProgressBar, first_line
-from edgedb_opt.drivers import open_driver, parse_target
+from edgedb_opt.drivers import DRIVER_NAMES, open_driver, parse_target
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import EdgeOptError
 from edgedb_opt.migrate import Migrator, StepResult, load_pack
@@ -64,9 +64,20 @@ def _set_replica(ctx: click.Context, _param: click.Parameter, value: str | None)
 
 def _replica() -> str | None:
     """The ``--replica`` file of the running command, if one was given."""
+    return _root_option("replica")
+
+
+def _set_driver(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        root = ctx.find_root()
+        root.obj = {**(root.obj or {}), "driver": value}
+    return value
+
+
+def _root_option(name: str) -> str | None:
     ctx = click.get_current_context(silent=True)
     obj = ctx.find_root().obj if ctx is not None else None
-    return obj.get("replica") if obj else None
+    return obj.get(name) if obj else None
 
 
 def db_option(func: F) -> F:
@@ -88,6 +99,15 @@ def db_option(func: F) -> F:
         callback=_set_replica,
         help="Embedded replica file for an http(s):// or libsql:// --db "
         "(env EDGEOPT_REPLICA; default: under the user cache directory).",
+    )(func)
+    func = click.option(
+        "--driver",
+        type=click.Choice(list(DRIVER_NAMES)),
+        envvar="EDGEOPT_DRIVER",
+        expose_value=False,
+        callback=_set_driver,
+        help="Force the driver instead of reading it from --db, e.g. libsql for "
+        "libsql-client's file: mode (env EDGEOPT_DRIVER).",
     )(func)
     return click.option(
         "--verbose",
@@ -137,7 +157,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 async def _with_db(url: str, body: Callable[[Driver], Awaitable[T]], **open_kw: Any) -> T:
-    db = await open_driver(url, replica=_replica(), **open_kw)
+    db = await open_driver(url, replica=_replica(), driver=_root_option("driver"), **open_kw)
     try:
         return await body(db)
     finally:
@@ -449,6 +469,8 @@ def health(db: str, as_json: bool, config: str | None, prometheus: bool) -> None
         overrides["db"] = db
     if _replica():
         overrides["replica"] = _replica()
+    if _root_option("driver"):
+        overrides["driver"] = _root_option("driver")
     settings = load_settings(config, **overrides)
 
     async def body() -> tuple[Any, bytes]:

@@ -80,12 +80,24 @@ async def test_status_through_libsql_matches_the_cli(seeded_db: Path) -> None:
         ours = [r.as_dict() for r in await migrator.status()]
     finally:
         await db.close()
-    # The CLI cannot force the libsql driver on a path, so it reads the same file through
-    # sqlite; both must report the same steps, states and timestamps.
-    proc = edgeopt("status", "--db", str(seeded_db), "--json")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(json.dumps(ours, default=str)) == json.loads(proc.stdout)["steps"]
+    # The same file read by the CLI, through sqlite and through the forced libsql driver:
+    # the same steps, states and timestamps.
+    for forced in ((), ("--driver", "libsql")):
+        proc = edgeopt("status", "--db", str(seeded_db), "--json", *forced)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(json.dumps(ours, default=str)) == json.loads(proc.stdout)["steps"]
     assert [s["state"] for s in ours].count("applied") == 1
+
+
+def test_cli_apply_and_rollback_through_the_libsql_driver(seeded_db: Path) -> None:
+    before = master(seeded_db)
+    applied = edgeopt("apply", "--db", str(seeded_db), "--driver", "libsql", "--json")
+    assert applied.returncode == 0, applied.stderr
+    assert [s["action"] for s in json.loads(applied.stdout)["steps"]] == ["applied"] * 9
+    assert master(seeded_db) != before
+    undone = edgeopt("rollback", "--all", "--db", str(seeded_db), "--driver", "libsql")
+    assert undone.returncode == 0, undone.stderr
+    assert master(seeded_db) == before
 
 
 async def test_file_mode_capabilities_are_those_of_sqlite3(tmp_path: Path) -> None:
