@@ -173,4 +173,3 @@ class DbApiDriver:
 
     def _abandon(self) -> None:
         """Release what a driver collected open still holds (no awaiting: no loop may be left)."""
-
