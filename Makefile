@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DB ?= ./demo.db
 
-.PHONY: all install tools lint test demo bench clean
+.PHONY: all install tools sqlite3-cli lint test demo bench clean
 
 all: test
 
@@ -30,7 +30,19 @@ $(TURSO_STAMP):
 	$(EDGEOPT_TURSODB) --version
 	touch $(TURSO_STAMP)
 
-tools: $(TURSO_STAMP)
+# The sqlite3 shell: `advise --compare-expert` runs its .expert, and so do the tests. Installed
+# from Debian when missing (as root, else through sudo); silent when already there.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+sqlite3-cli:
+	@command -v sqlite3 >/dev/null 2>&1 || { \
+		echo "installing the sqlite3 command (Debian package sqlite3)"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends sqlite3 >/dev/null && \
+		sqlite3 --version; }
+
+tools: $(TURSO_STAMP) sqlite3-cli
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
