@@ -1,4 +1,4 @@
-"""``edgeopt`` commands that inspect a database: rewrite, health (advise joins them)."""
+"""``edgeopt`` commands that inspect a database: rewrite, health, advise."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from edgedb_opt._cli_common import (
 from edgedb_opt._cli_common import emit_json as _emit_json
 from edgedb_opt._cli_common import with_db as _with_db
 from edgedb_opt.drivers import parse_target
+from edgedb_opt.errors import ConfigError
 
 
 @main.command()
@@ -110,3 +111,94 @@ def health(db: str, as_json: bool, config: str | None, prometheus: bool) -> None
         click.echo("healthy" if report.healthy else "UNHEALTHY")
     if not report.healthy:
         sys.exit(2)
+
+
+@main.command()
+@click.option(
+    "--workload",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The application's statements, one per ';' ('-- weight: N' before one says how often "
+    "it runs; '-- params: JSON' gives sample values).",
+)
+@db_option
+@json_option
+@click.option("--budget-mb", type=float, default=None, help="Total size the new indexes may take.")
+@click.option(
+    "--emit-pack",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write the proposals as a pack folder for edgeopt apply --pack DIR.",
+)
+@click.option(
+    "--compare-expert",
+    is_flag=True,
+    help="Also run sqlite3's .expert on the same statements and measure both sets.",
+)
+def advise(
+    workload: str,
+    db: str,
+    as_json: bool,
+    budget_mb: float | None,
+    emit_pack: str | None,
+    compare_expert: bool,
+) -> None:
+    """Propose indexes for a workload, measured on a scratch copy of the database.
+
+    Covering and partial candidates from each statement's shape, timed with values from the
+    data; a greedy set by time saved per byte. Existing indexes no statement uses, and
+    prefix duplicates, are reported (never dropped). The database is only read.
+
+    Example: edgeopt advise --db app.db --workload workload.sql --emit-pack packs/app
+    """
+    from edgedb_opt.advise import advise as run_advise
+    from edgedb_opt.advise import compare_with_expert, load_workload
+    from edgedb_opt.advise import emit_pack as write_pack
+
+    kind, where = parse_target(db)
+    if kind != "sqlite":
+        raise ConfigError(f"--db {db!r}: advise works on SQLite files (copy the database locally)")
+    statements = load_workload(workload)
+
+    def say(text: str) -> None:
+        click.echo(f"advise: {text}", err=True)
+
+    advice = run_advise(where, statements, budget_mb=budget_mb, progress=say)
+    if compare_expert:
+        say("measuring sqlite3 .expert's proposals and ours on fresh copies")
+        compare_with_expert(where, statements, advice)
+    files = write_pack(advice, emit_pack) if emit_pack else []
+    if as_json:
+        out = advice.as_dict()
+        out["pack_files"] = [str(f) for f in files]
+        _emit_json(out)
+        return
+    _print_advice(advice, files)
+
+
+def _print_advice(advice: Any, files: list[Path]) -> None:
+    click.echo(f"{'#':>3} {'weight':>6} {'before ms':>11} {'after ms':>10}  indexes used / note")
+    for s in advice.statements:
+        used = ", ".join(s.uses) or (s.note or "-")
+        click.echo(f"{s.index:>3} {s.weight:>6g} {s.ms_before:>11.3f} {s.ms_after:>10.3f}  {used}")
+    click.echo(
+        f"weighted workload: {advice.weighted_ms_before:.3f} ms before, "
+        f"{advice.weighted_ms_after:.3f} ms after; {len(advice.indexes)} indexes, "
+        f"{advice.total_bytes:,} bytes (from {advice.candidates} candidates)"
+    )
+    for idx in advice.indexes:
+        serves = ", ".join(str(i) for i in idx.serves)
+        click.echo(f"  {idx.create_sql};  -- {idx.bytes:,} bytes, statements {serves}")
+    for line in advice.unused_existing + advice.prefix_duplicates:
+        click.echo(f"  suggestion (not applied): {line}")
+    if advice.comparison:
+        c = advice.comparison
+        click.echo(f"{'':<10} {'indexes':>8} {'bytes':>14} {'weighted ms':>12}")
+        click.echo(f"{'before':<10} {'-':>8} {'-':>14} {c['weighted_ms_before']:>12.3f}")
+        for who in ("expert", "ours"):
+            r = c[who]
+            click.echo(
+                f"{who:<10} {r['index_count']:>8} {r['bytes']:>14,} {r['weighted_ms']:>12.3f}"
+            )
+    for f in files:
+        click.echo(f"wrote {f}")

@@ -54,6 +54,10 @@ class RewriteError(EdgeOptError):
         self.position = position
 
 
+class WorkloadError(EdgeOptError):
+    """A workload file given to the advisor is malformed; names the statement and line."""
+
+
 class PoolTimeout(EdgeOptError):
     """A pool could not hand out a connection within its timeout."""
 

@@ -1,0 +1,192 @@
+"""Choosing the index set by measurement: a forward greedy pass, then a pruning pass.
+
+Estimates only order the work; every decision is a measurement on the scratch database.
+
+- Forward: the bound on what a candidate can save is, for each statement it was made for, the
+  distance between the statement's current time and its time with every candidate in place,
+  weighted, minus the candidate's share of the extra write cost on its table. Candidates are
+  tried best bound per byte first: create, plan and time the statements that touch the table,
+  keep the index only if the weighted workload got faster by at least ``threshold``. A lean
+  index is tried before its covering twin (smaller, so a better ratio); the twin then only
+  gets in if the remaining gain is real. Overlapping candidates lose their bound once another
+  index has taken the gain.
+- Prune: an index chosen early may be redundant once later ones are in. Each is dropped in
+  turn (least gain first) and stays dropped if the workload does not slow by ``threshold``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edgedb_opt.advise.candidates import Candidate
+from edgedb_opt.advise.measure import Lab
+from edgedb_opt.advise.shape import StatementShape
+
+__all__ = ["Selection", "select_indexes"]
+
+
+class Run(Protocol):
+    ms: list[float]
+    plans: list[list[str]]
+
+    def weighted(self, shapes: Sequence[StatementShape]) -> float: ...
+
+
+Measure = Callable[..., Run]
+
+
+@dataclass
+class Selection:
+    """The chosen indexes, what each one saved when it was added, and the final run."""
+
+    chosen: list[Candidate]
+    gain: dict[str, float]
+    run: Run
+    tried: int
+
+
+def _touching(shapes: Sequence[StatementShape], table: str) -> set[int]:
+    return {
+        n
+        for n, s in enumerate(shapes)
+        if s.writes == table or any(u.table == table for u in s.uses)
+    }
+
+
+def select_indexes(
+    lab: Lab,
+    cands: Sequence[Candidate],
+    shapes: Sequence[StatementShape],
+    params: Sequence[dict[str, Any]],
+    *,
+    before: Run,
+    best: Run,
+    sizes: dict[str, int],
+    budget: int | None,
+    threshold: float,
+    measure: Measure,
+    say: Callable[[str], None],
+) -> Selection:
+    """Choose from ``cands`` (none of which exists in ``lab`` when called); see the module
+    docstring. ``best`` is the run with every candidate in place."""
+    position = {s.statement.index: n for n, s in enumerate(shapes)}
+    weight = [s.statement.weight for s in shapes]
+    extra_write: dict[str, float] = {}
+    for n, s in enumerate(shapes):
+        if s.writes is not None:
+            count = sum(1 for c in cands if c.table == s.writes) or 1
+            per_index = max(0.0, best.ms[n] - before.ms[n]) * weight[n] / count
+            extra_write[s.writes] = extra_write.get(s.writes, 0.0) + per_index
+    current = before
+    chosen: list[Candidate] = []
+    gain: dict[str, float] = {}
+    spent = 0
+    rejected: set[str] = set()
+    tried = 0
+    while True:
+
+        def bound(c: Candidate, run: Run = current) -> float:
+            reads = sum(
+                weight[position[i]] * max(0.0, run.ms[position[i]] - best.ms[position[i]])
+                for i in c.serves
+                if i in position and shapes[position[i]].writes is None
+            )
+            return reads - extra_write.get(c.table, 0.0)
+
+        pool = [
+            c
+            for c in cands
+            if c.name not in rejected
+            and c not in chosen
+            and bound(c) > threshold
+            and (budget is None or spent + sizes.get(c.name, 0) <= budget)
+        ]
+        if not pool:
+            break
+        cand = max(pool, key=lambda c: bound(c) / max(sizes.get(c.name, 1), 1))
+        tried += 1
+        lab.execute(cand.create_sql())
+        lab.execute(f'ANALYZE "{cand.name}"')
+        trial = measure(
+            lab, shapes, params, analyze=False, only=_touching(shapes, cand.table), previous=current
+        )
+        saved = current.weighted(shapes) - trial.weighted(shapes)
+        if saved >= threshold:
+            chosen.append(cand)
+            gain[cand.name] = saved
+            spent += sizes.get(cand.name, 0)
+            current = trial
+            say(f"chose {cand.name}: saves {saved:.3f} weighted ms")
+        else:
+            lab.execute(cand.drop_sql())
+            rejected.add(cand.name)
+    for cand in sorted(chosen, key=lambda c: gain[c.name]):
+        lab.execute(cand.drop_sql())
+        trial = measure(
+            lab, shapes, params, analyze=False, only=_touching(shapes, cand.table), previous=current
+        )
+        if trial.weighted(shapes) - current.weighted(shapes) < threshold:
+            chosen.remove(cand)
+            current = trial
+            say(f"dropped {cand.name}: the others serve its statements as well")
+        else:
+            lab.execute(cand.create_sql())
+            lab.execute(f'ANALYZE "{cand.name}"')
+    current = _no_full_scans(lab, cands, chosen, gain, shapes, params, current, measure, say)
+    return Selection(chosen, gain, current, tried)
+
+
+def full_scans(plan: list[str], tables: set[str]) -> set[str]:
+    """Tables of ``tables`` that a plan reads whole (``SCAN t``, not through an index)."""
+    out = set()
+    for line in plan:
+        words = line.split()
+        if len(words) >= 2 and words[0] == "SCAN" and words[1] in tables and "USING" not in words:
+            out.add(words[1])
+    return out
+
+
+def _no_full_scans(
+    lab: Lab,
+    cands: Sequence[Candidate],
+    chosen: list[Candidate],
+    gain: dict[str, float],
+    shapes: Sequence[StatementShape],
+    params: Sequence[dict[str, Any]],
+    current: Run,
+    measure: Measure,
+    say: Callable[[str], None],
+) -> Run:
+    """A statement that still reads a growing table whole gets the smallest candidate made
+    for it that ends the scan, even when its weight is too low for the time it saves now:
+    the scan's cost grows with the table, the index's does not."""
+    growing = lab.growing_tables()
+    for n, shape in enumerate(shapes):
+        scanned = full_scans(current.plans[n], growing)
+        for table in sorted(scanned):
+            options = [
+                c
+                for c in cands
+                if c.table == table and shape.statement.index in c.serves and c not in chosen
+            ]
+            for cand in sorted(options, key=lambda c: (len(c.columns), c.name)):
+                lab.execute(cand.create_sql())
+                lab.execute(f'ANALYZE "{cand.name}"')
+                trial = measure(
+                    lab,
+                    shapes,
+                    params,
+                    analyze=False,
+                    only=_touching(shapes, table),
+                    previous=current,
+                )
+                if table not in full_scans(trial.plans[n], growing):
+                    chosen.append(cand)
+                    gain[cand.name] = current.weighted(shapes) - trial.weighted(shapes)
+                    current = trial
+                    say(f"chose {cand.name}: statement {shape.statement.index} read {table} whole")
+                    break
+                lab.execute(cand.drop_sql())
+    return current
