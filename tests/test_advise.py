@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgedb_opt.advise import advise, compare_with_expert, emit_pack, parse_workload
-from edgedb_opt.errors import WorkloadError
+from edgedb_opt.errors import ConfigError, WorkloadError
 from tests.conftest import edgeopt, master, query, sha256
 
 STUDY = Path(__file__).parent / "fixtures" / "advise" / "study_workload.sql"
@@ -185,3 +185,35 @@ def test_compare_expert_measures_both_sets_on_the_same_statements(seeded_db: Pat
     assert result["ours"]["bytes"] <= result["expert"]["bytes"]
     assert len(result["per_statement_ms"]) == len(workload)
     assert advice.comparison is result
+
+
+def test_nothing_an_existing_index_already_provides_is_proposed(items: Path) -> None:
+    conn = sqlite3.connect(items)
+    with conn:
+        conn.execute("CREATE INDEX idx_owner_created ON items (owner, created_at)")
+    conn.close()
+    advice = advise(items, parse_workload("SELECT count(*) FROM items WHERE owner = ?;"))
+    assert advice.indexes == [] and advice.candidates == 0
+    assert "idx_owner_created" in " ".join(advice.statements[0].plan_after)
+
+
+def test_the_budget_caps_the_proposed_bytes(items: Path) -> None:
+    workload = parse_workload(
+        "SELECT id, created_at FROM items WHERE owner = ? ORDER BY created_at LIMIT 20;"
+    )
+    assert advise(items, workload).indexes
+    assert advise(items, workload, budget_mb=0.001).indexes == []
+    with pytest.raises(ConfigError, match="--budget-mb must be positive, not 0"):
+        advise(items, workload, budget_mb=0)
+
+
+def test_advise_refuses_databases_it_cannot_copy(tmp_path: Path) -> None:
+    done = edgeopt("advise", "--db", "turso:x.db", "--workload", str(STUDY))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "edgeopt: error: --db 'turso:x.db': advise works on SQLite files (copy the database "
+        "locally)"
+    )
+    (tmp_path / "not.db").write_text("hello")
+    done = edgeopt("advise", "--db", str(tmp_path / "not.db"), "--workload", str(STUDY))
+    assert done.returncode == 1 and "cannot read" in done.stderr
