@@ -256,5 +256,5 @@ def status(db: str, as_json: bool, packs: tuple[str, ...]) -> None:
         )
 
 
-# The analysis commands register themselves on ``main`` when imported.
-from edgedb_opt import _cli_analysis  # noqa: E402, F401
+# The other commands register themselves on ``main`` when imported.
+from edgedb_opt import _cli_analysis, _cli_bench, _cli_load  # noqa: E402, F401

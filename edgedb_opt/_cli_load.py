@@ -1,0 +1,3 @@
+"""``edgeopt`` commands that measure (placeholder until they land)."""
+
+from __future__ import annotations
