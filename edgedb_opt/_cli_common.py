@@ -66,7 +66,17 @@ def _set_driver(ctx: click.Context, _param: click.Parameter, value: str | None) 
     return value
 
 
-def root_option(name: str) -> str | None:
+def _set_flag(name: str) -> Callable[[click.Context, click.Parameter, bool], bool]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        if value:
+            root = ctx.find_root()
+            root.obj = {**(root.obj or {}), name: True}
+        return value
+
+    return callback
+
+
+def root_option(name: str) -> Any:
     ctx = click.get_current_context(silent=True)
     obj = ctx.find_root().obj if ctx is not None else None
     return obj.get(name) if obj else None
@@ -91,6 +101,13 @@ def db_option(func: F) -> F:
         callback=_set_replica,
         help="Embedded replica file for an http(s):// or libsql:// --db "
         "(env EDGEOPT_REPLICA; default: under the user cache directory).",
+    )(func)
+    func = click.option(
+        "--read-only",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_flag("read_only"),
+        help="Open the database with SQLite's read-only mode: any write fails.",
     )(func)
     func = click.option(
         "--driver",
@@ -149,6 +166,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 async def with_db(url: str, body: Callable[[Driver], Awaitable[T]], **open_kw: Any) -> T:
+    if root_option("read_only"):
+        open_kw["read_only"] = True
     db = await open_driver(
         url, replica=replica_option_value(), driver=root_option("driver"), **open_kw
     )

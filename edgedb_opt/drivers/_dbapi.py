@@ -22,6 +22,8 @@ from edgedb_opt.errors import DriverError
 def describe_error(exc: BaseException) -> str:
     """One line for a native database error, without the engine's stack noise."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if "readonly database" in text:
+        return f"cannot write: the database was opened read-only ({text})"
     return text
 
 

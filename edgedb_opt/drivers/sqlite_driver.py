@@ -36,8 +36,15 @@ def sqlite_capabilities() -> Capabilities:
     return probe(lambda: sqlite3.connect(":memory:"), (sqlite3.Error,))
 
 
-def check_path(path: str | os.PathLike[str], *, must_exist: bool) -> Path:
-    """Refuse paths that cannot be a database file, with a message naming the path."""
+def check_path(
+    path: str | os.PathLike[str], *, must_exist: bool, writable: bool = False
+) -> Path:
+    """Refuse paths that cannot be a database file, with a message naming the path.
+
+    With ``writable``, a file whose permissions allow nobody to write is refused too: its
+    owner marked it read-only, and a superuser (for whom the kernel ignores the bits) must
+    not write it by accident.
+    """
     p = Path(path)
     if p.is_dir():
         raise DriverError(f"{p} is a directory, not a database file")
@@ -45,6 +52,8 @@ def check_path(path: str | os.PathLike[str], *, must_exist: bool) -> Path:
         raise DriverError(f"database {p} does not exist")
     if not p.exists() and not p.parent.exists():
         raise DriverError(f"cannot create database {p}: folder {p.parent} does not exist")
+    if writable and p.exists() and not p.stat().st_mode & 0o222:
+        raise DriverError(f"{p} is read-only (its permissions allow no writes); use --read-only")
     return p
 
 
@@ -83,7 +92,7 @@ class SqliteDriver(DbApiDriver):
         Raises:
             DriverError: the path is a directory, missing, unreadable or not a database.
         """
-        p = check_path(path, must_exist=must_exist or read_only)
+        p = check_path(path, must_exist=must_exist or read_only, writable=not read_only)
         mode = "ro" if read_only else "rwc"
         uri = f"file:{quote(str(p.absolute()))}?mode={mode}"
         try:
