@@ -157,6 +157,7 @@ def format_report(report: Mapping[str, Any]) -> str:
         f"cache hit rate {o['cache_hit_rate']:.1%} ({o['cache_hits']} hits, "
         f"{o['cache_misses']} misses); pool wait p95 {o['pool_wait_p95_ms']:.2f} ms, "
         f"timeouts {o['pool_timeouts']}, max waiting {o['max_pool_waiting']}, "
-        f"max writer queue {o['max_writer_queue']}"
+        f"max writer queue {o['max_writer_queue']}, "
+        f"writer hold p95 {o['writer_hold_p95_ms']:.2f} ms"
     )
     return "\n".join(lines)

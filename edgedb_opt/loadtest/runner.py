@@ -208,6 +208,8 @@ class _Run:
                 if self.stop.is_set() or i >= self.target:
                     return
                 await self._one(i, rng)
+                if self.stop.is_set():  # it was busy when the others were cancelled
+                    return
                 pause = rng.uniform(0.5 * mean, 1.5 * mean)
         finally:
             del self.tasks[i]
@@ -251,6 +253,7 @@ class _Run:
             "cache_misses": cache.misses if cache else 0,
             "pool_wait_p95_ms": round(self.wait_p95, 3),
             "pool_timeouts": sum(s.timeouts for s in pools),
+            "writer_hold_p95_ms": max((s.lock_hold_ms.p95 for s in pools), default=0.0),
             "max_pool_waiting": self.rec.max_waiting,
             "max_writer_queue": self.rec.max_writer_queue,
         }
