@@ -1,50 +1,43 @@
-"""Benchmark fixtures: a seeded database per scale, built once and cached on disk."""
+"""Benchmark fixtures: a seeded database per scale, built once and cached on disk.
+
+The files come from :func:`edgedb_opt.bench.data.cached_pair`, the same cache ``edgeopt
+bench --cache-dir .benchmarks/cache`` reads: ``<scale>-seed42-base.db`` (reference schema
+only) and ``-pack.db`` (study pack applied, rebuilt when the pack's checksums change).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import apply_pack, make_seeded
+from edgedb_opt.bench.data import cached_pair
 
 CACHE = Path(__file__).resolve().parent.parent / ".benchmarks" / "cache"
 SCALE = os.environ.get("EDGEOPT_BENCH_SCALE", "small")
 
 
 def cached_db(scale: str, *, applied: bool) -> Path:
-    """``<cache>/<scale>-base.db`` (reference schema only) or ``-pack.db`` (study pack applied)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    base = CACHE / f"{scale}-seed42-base.db"
-    if not base.exists():
-        tmp = base.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)
-        asyncio.run(make_seeded(tmp, scale=scale))
-        tmp.rename(base)
-    if not applied:
-        return base
-    packed = CACHE / f"{scale}-seed42-pack.db"
-    if not packed.exists():
-        tmp = packed.with_suffix(".tmp")
-        shutil.copyfile(base, tmp)
-
-        asyncio.run(apply_pack(tmp))
-        tmp.rename(packed)
-    return packed
+    """The cached ``-base.db`` (reference schema only) or ``-pack.db`` of a scale."""
+    return cached_pair(CACHE, scale, 42)[1 if applied else 0]
 
 
 @pytest.fixture(scope="session")
-def base_db() -> Path:
-    return cached_db(SCALE, applied=False)
+def seeded_pair() -> tuple[Path, Path]:
+    return cached_pair(CACHE, SCALE, 42)
 
 
 @pytest.fixture(scope="session")
-def pack_db() -> Path:
-    return cached_db(SCALE, applied=True)
+def base_db(seeded_pair: tuple[Path, Path]) -> Path:
+    return seeded_pair[0]
+
+
+@pytest.fixture(scope="session")
+def pack_db(seeded_pair: tuple[Path, Path]) -> Path:
+    return seeded_pair[1]
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,12 @@
 
 Baseline = what a plain app does on SQLite defaults (rollback journal, synchronous FULL, only
 base.sql indexes, NOT IN, N+1, ORDER BY RANDOM(), OFFSET paging, per-answer autocommit).
-Optimized = the study pack + the runtime pragmas + the optimized variants. Both run on copies
-of the same seeded file and must return the same results (asserted before timing).
+Optimized = the study pack + the runtime layer (``EdgeDatabase``, cache off) + the optimized
+variants. Both run on copies of the same seeded file and must return the same results
+(asserted before timing; for record answers, the statistics both files end with).
+
+The files, the picked parameters and the operations are ``edgeopt bench``'s own
+(:mod:`edgedb_opt.bench`), so the command and this module measure the same calls.
 
 ``make bench`` runs this at scale medium (``EDGEOPT_BENCH_SCALE`` overrides); the last test
 prints the speedup table and, at medium, checks the targets of the study-flow issue.
@@ -15,7 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import shutil
 import sqlite3
 import statistics
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -25,117 +28,45 @@ from typing import Any
 import pytest
 
 from benchmarks.conftest import SCALE
+from edgedb_opt.bench.data import data_clock
+from edgedb_opt.bench.operations import OPERATIONS, TARGETS, Side, write_statistics
+from edgedb_opt.bench.picks import SEARCHES, Picks, answer_batch, pick_parameters
+from edgedb_opt.bench.run import prepare_copies
+from edgedb_opt.bench.runner import open_sides
 from edgedb_opt.drivers.sqlite_driver import RUNTIME_PRAGMAS, SqliteDriver, sqlite_capabilities
-from edgedb_opt.study.baseline_writer import BaselineAnswerWriter
-from edgedb_opt.study.models import Answer
-from edgedb_opt.study.queries import StudyQueries, encode_cursor
+from edgedb_opt.study.queries import StudyQueries
 from edgedb_opt.study.writer import AnswerWriter
-from tests.conftest import ANCHOR
 
-#: Required speedups (baseline median / optimized median) at scale medium.
-TARGETS = {
-    "study_questions": 50.0,
-    "record_answers": 50.0,
-    "session_progress": 50.0,
-    "user_progress": 20.0,
-    "leaderboard": 20.0,
-    "search_questions": 20.0,
-    "growth_analytics": 10.0,
-    "answer_history_page500": 20.0,
-}
 MEDIANS: dict[str, dict[str, float]] = {}
 ROUNDS = int(os.environ.get("EDGEOPT_BENCH_ROUNDS", "5"))
-
-
-def now() -> Any:
-    return ANCHOR
+VARIANTS = ["baseline", "optimized"]
+BY_NAME = {op.name: op for op in OPERATIONS}
 
 
 @pytest.fixture(scope="module")
 def files(
     base_db: Path, pack_db: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
-    """Private copies: session progress and answers write to them."""
-    folder = tmp_path_factory.mktemp("flow")
-    out = {"baseline": folder / "baseline.db", "optimized": folder / "optimized.db"}
-    shutil.copyfile(base_db, out["baseline"])
-    shutil.copyfile(pack_db, out["optimized"])
-    return out
+    """Private copies, made as ``edgeopt bench`` makes them (writes go to them)."""
+    baseline, optimized = prepare_copies(
+        tmp_path_factory.mktemp("flow"), source=base_db, packed=pack_db
+    )
+    return {"baseline": baseline, "optimized": optimized}
 
 
 @pytest.fixture(scope="module")
-def drivers(
-    loop: asyncio.AbstractEventLoop, files: dict[str, Path]
-) -> Iterator[dict[str, SqliteDriver]]:
-    opened = {
-        "baseline": loop.run_until_complete(SqliteDriver.open(files["baseline"])),
-        "optimized": loop.run_until_complete(
-            SqliteDriver.open(files["optimized"], pragmas=RUNTIME_PRAGMAS)
-        ),
-    }
-    yield opened
-    for d in opened.values():
-        loop.run_until_complete(d.close())
-
-
-def _main_exam(conn: sqlite3.Connection, user: int) -> int:
-    row = conn.execute(
-        "SELECT q.exam_id FROM user_answers a JOIN questions q ON q.id = a.question_id "
-        "WHERE a.user_id = ? GROUP BY q.exam_id ORDER BY count(*) DESC, q.exam_id LIMIT 1",
-        (user,),
-    ).fetchone()
-    return int(row[0])
+def picks(files: dict[str, Path]) -> Picks:
+    """The calls' parameters, picked from the data as ``edgeopt bench`` picks them."""
+    return pick_parameters(files["baseline"])
 
 
 @pytest.fixture(scope="module")
-def picks(files: dict[str, Path]) -> dict[str, Any]:
-    """Parameters taken from the data: heavy and typical users, the biggest session, ..."""
-    conn = sqlite3.connect(f"file:{files['baseline']}?mode=ro", uri=True)
-    try:
-        ranked = conn.execute(
-            "SELECT user_id, count(*) AS n FROM user_answers GROUP BY user_id "
-            "ORDER BY n DESC, user_id"
-        ).fetchall()
-        mid = len(ranked) // 2
-        # The three heaviest users (the heaviest holds more answers than the other five
-        # together) and three users around the median.
-        mix = [int(r[0]) for r in ranked[:3] + ranked[mid : mid + 3]]
-        session, s_user, s_exam = conn.execute(
-            "SELECT a.study_session_id, s.user_id, s.exam_id FROM user_answers a "
-            "JOIN study_sessions s ON s.id = a.study_session_id "
-            "GROUP BY a.study_session_id ORDER BY count(*) DESC, a.study_session_id LIMIT 1"
-        ).fetchone()
-        questions = [
-            int(r[0])
-            for r in conn.execute(
-                "SELECT id FROM questions WHERE exam_id = ? AND is_active = 1 "
-                "AND review_status = 'approved' ORDER BY id LIMIT 20",
-                (s_exam,),
-            )
-        ]
-        # Page 500 of 50 rows (medium and up); smaller scales have fewer pages: the last one.
-        heaviest = int(ranked[0][1])
-        page_start = min(499, heaviest // 50 - 1) * 50
-        at, last_id = conn.execute(
-            "SELECT answered_at, id FROM user_answers WHERE user_id = ? "
-            "ORDER BY answered_at DESC, id DESC LIMIT 1 OFFSET ?",
-            (mix[0], page_start - 1),
-        ).fetchone()
-        return {
-            "mix": [(u, _main_exam(conn, u)) for u in mix],
-            "session": int(session),
-            "session_user": int(s_user),
-            "session_exam": int(s_exam),
-            "questions": questions,
-            "history_user": mix[0],
-            "cursors": {
-                "optimized": encode_cursor(("k", str(at), int(last_id))),
-                "baseline": encode_cursor(("o", page_start)),
-            },
-            "account": int(conn.execute("SELECT min(id) FROM twitter_accounts").fetchone()[0]),
-        }
-    finally:
-        conn.close()
+def sides(loop: asyncio.AbstractEventLoop, files: dict[str, Path]) -> Iterator[dict[str, Side]]:
+    """Baseline on a plain driver, optimized through ``EdgeDatabase`` (as the command)."""
+    clock = data_clock(files["baseline"])
+    opened = open_sides(files["baseline"], files["optimized"], clock=lambda: clock)
+    yield loop.run_until_complete(opened.__aenter__())
+    loop.run_until_complete(opened.__aexit__(None, None, None))
 
 
 def measure(
@@ -156,145 +87,51 @@ def measure(
     return result
 
 
-VARIANTS = ["baseline", "optimized"]
-
-
-def both(loop: asyncio.AbstractEventLoop, make: Callable[[str], Awaitable[Any]]) -> None:
-    """Both variants must agree before either is timed."""
-    base, opt = (loop.run_until_complete(make(v)) for v in VARIANTS)
-    assert base == opt
-
-
-def queries(drivers: dict[str, SqliteDriver], variant: str) -> StudyQueries:
-    return StudyQueries(drivers[variant], variant=variant, now=now)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("slot", range(6))
 def test_study_questions(
-    benchmark: Any, loop: Any, drivers: Any, picks: Any, slot: int, variant: str
+    benchmark: Any, loop: Any, sides: Any, picks: Picks, slot: int, variant: str
 ) -> None:
-    user, exam = picks["mix"][slot]
-
-    def call(v: str) -> Awaitable[Any]:
-        return queries(drivers, v).study_questions(user, exam, limit=20, seed=7)
-
+    case = BY_NAME["study_questions"].cases(picks)[slot]
     if variant == "baseline":
-        both(loop, call)
-    measure(
-        benchmark, loop, f"study_questions[user {user}]", variant, lambda: call(variant), rounds=3
-    )
+        outs = [loop.run_until_complete(case.make(sides[v])()) for v in VARIANTS]
+        assert outs[0] == outs[1]
+    name = f"study_questions[{case.label}]"
+    measure(benchmark, loop, name, variant, case.make(sides[variant]), rounds=3)
 
 
-_serial = itertools.count()
-
-
-def _batch(picks: dict[str, Any]) -> list[Answer]:
-    """20 fresh answers of the biggest session's user on its exam (unique client ids)."""
-    n = next(_serial)
-    return [
-        Answer(
-            user_id=picks["session_user"],
-            question_id=q,
-            study_session_id=picks["session"],
-            selected_answer="A",
-            is_correct=(i + n) % 3 != 0,
-            time_spent_seconds=10 + i,
-            confidence_level=1 + i % 5,
-            client_answer_id=f"bench-{n}-{i}",
-        )
-        for i, q in enumerate(picks["questions"])
-    ]
+#: One benchmark per operation after study questions; record answers is checked after it ran.
+SINGLE = sorted(
+    (op.name for op in OPERATIONS if op.name != "study_questions"),
+    key=lambda n: BY_NAME[n].check_after,
+)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_record_answers(benchmark: Any, loop: Any, drivers: Any, picks: Any, variant: str) -> None:
-    db = drivers[variant]
-    writer = (
-        AnswerWriter(db, now=now) if variant == "optimized" else BaselineAnswerWriter(db, now=now)
-    )
-    measure(benchmark, loop, "record_answers", variant, lambda: writer.record(_batch(picks)))
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_session_progress(
-    benchmark: Any, loop: Any, drivers: Any, picks: Any, variant: str
+@pytest.mark.parametrize("name", SINGLE)
+def test_operation(
+    benchmark: Any, loop: Any, sides: Any, picks: Picks, name: str, variant: str
 ) -> None:
-    if variant == "baseline":
-        both(loop, lambda v: queries(drivers, v).session_progress(picks["session"]))
-    q = queries(drivers, variant)
-    measure(
-        benchmark, loop, "session_progress", variant, lambda: q.session_progress(picks["session"])
-    )
+    op = BY_NAME[name]
+    if variant == "baseline" and not op.check_after:
+        assert loop.run_until_complete(op.same(sides, picks)), f"{name}: results differ"
+    measure(benchmark, loop, name, variant, op.cases(picks)[0].make(sides[variant]))
+
+
+def test_record_answers_left_equal_statistics(loop: Any, sides: Any, picks: Picks) -> None:
+    """Both variants recorded the same batches: the statistics they hold must agree."""
+    base, opt = (loop.run_until_complete(write_statistics(sides[v].db, picks)) for v in VARIANTS)
+    assert base == opt
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_user_progress(benchmark: Any, loop: Any, drivers: Any, picks: Any, variant: str) -> None:
-    user, exam = picks["mix"][0]
-    if variant == "baseline":
-        both(loop, lambda v: queries(drivers, v).user_progress(user, exam))
-    q = queries(drivers, variant)
-    measure(benchmark, loop, "user_progress", variant, lambda: q.user_progress(user, exam))
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_leaderboard(benchmark: Any, loop: Any, drivers: Any, picks: Any, variant: str) -> None:
-    exam = picks["mix"][0][1]
-    if variant == "baseline":
-        both(loop, lambda v: queries(drivers, v).leaderboard(exam, limit=10))
-    q = queries(drivers, variant)
-    measure(benchmark, loop, "leaderboard", variant, lambda: q.leaderboard(exam, limit=10))
-
-
-#: The target is judged on the common pair (about 9% of the exam's questions match); the
-#: rarer phrases (about 2% and under 1%) are reported beside it for comparison.
-SEARCHES = {
-    "search_questions": "encryption key",
-    "search_questions[firewall rule]": "firewall rule",
-    "search_questions[iam policy]": "iam policy",
-}
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("name", list(SEARCHES))
-def test_search_questions(
-    benchmark: Any, loop: Any, drivers: Any, picks: Any, name: str, variant: str
+@pytest.mark.parametrize("name", [n for n in SEARCHES if n != "search_questions"])
+def test_other_searches(
+    benchmark: Any, loop: Any, sides: Any, picks: Picks, name: str, variant: str
 ) -> None:
-    exam = picks["mix"][0][1]
-    q = queries(drivers, variant)
+    """The rarer phrases, reported beside the judged one."""
+    q, exam = sides[variant].queries, picks.mix[0][1]
     measure(benchmark, loop, name, variant, lambda: q.search_questions(exam, SEARCHES[name]))
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_growth_analytics(
-    benchmark: Any, loop: Any, drivers: Any, picks: Any, variant: str
-) -> None:
-    if variant == "baseline":
-        both(loop, lambda v: queries(drivers, v).growth_analytics(picks["account"], days=30))
-    q = queries(drivers, variant)
-    measure(
-        benchmark,
-        loop,
-        "growth_analytics",
-        variant,
-        lambda: q.growth_analytics(picks["account"], days=30),
-    )
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_answer_history_page500(
-    benchmark: Any, loop: Any, drivers: Any, picks: Any, variant: str
-) -> None:
-    user = picks["history_user"]
-
-    def call(v: str) -> Awaitable[Any]:
-        return queries(drivers, v).answer_history(user, after=picks["cursors"][v], limit=50)
-
-    if variant == "baseline":
-        base_rows, _ = loop.run_until_complete(call("baseline"))
-        opt_rows, _ = loop.run_until_complete(call("optimized"))
-        assert base_rows == opt_rows and len(base_rows) == 50
-    measure(benchmark, loop, "answer_history_page500", variant, lambda: call(variant))
 
 
 class RawSqlite:
@@ -335,6 +172,18 @@ class RawSqlite:
 
 
 @pytest.fixture(scope="module")
+def driver(loop: asyncio.AbstractEventLoop, files: dict[str, Path]) -> Iterator[SqliteDriver]:
+    """edgeopt's own driver on the optimized copy: what the wrapper-cost checks weigh."""
+    d = loop.run_until_complete(SqliteDriver.open(files["optimized"], pragmas=RUNTIME_PRAGMAS))
+    yield d
+    loop.run_until_complete(d.close())
+
+
+#: Wrapper-cost batches get serials of their own, after those of the measured operations.
+_serial = itertools.count(1_000_000)
+
+
+@pytest.fixture(scope="module")
 def raw(files: dict[str, Path]) -> Iterator[RawSqlite]:
     r = RawSqlite(files["optimized"])
     yield r
@@ -343,11 +192,18 @@ def raw(files: dict[str, Path]) -> Iterator[RawSqlite]:
 
 @pytest.mark.parametrize("path", ["edgeopt", "raw_sqlite3"])
 def test_wrapper_cost_study_questions(
-    benchmark: Any, loop: Any, drivers: Any, raw: RawSqlite, picks: Any, path: str
+    benchmark: Any,
+    loop: Any,
+    driver: SqliteDriver,
+    raw: RawSqlite,
+    files: Any,
+    picks: Picks,
+    path: str,
 ) -> None:
-    db = drivers["optimized"] if path == "edgeopt" else raw
-    q = StudyQueries(db, variant="optimized", now=now)
-    users = itertools.cycle(picks["mix"])
+    db = driver if path == "edgeopt" else raw
+    clock = data_clock(files["baseline"])
+    q = StudyQueries(db, variant="optimized", now=lambda: clock)  # type: ignore[arg-type]
+    users = itertools.cycle(picks.mix)
 
     def call() -> Awaitable[Any]:
         user, exam = next(users)
@@ -358,16 +214,23 @@ def test_wrapper_cost_study_questions(
 
 @pytest.mark.parametrize("path", ["edgeopt", "raw_sqlite3"])
 def test_wrapper_cost_record_answers(
-    benchmark: Any, loop: Any, drivers: Any, raw: RawSqlite, picks: Any, path: str
+    benchmark: Any,
+    loop: Any,
+    driver: SqliteDriver,
+    raw: RawSqlite,
+    files: Any,
+    picks: Picks,
+    path: str,
 ) -> None:
-    db = drivers["optimized"] if path == "edgeopt" else raw
-    writer = AnswerWriter(db, now=now)  # type: ignore[arg-type]
+    db = driver if path == "edgeopt" else raw
+    clock = data_clock(files["baseline"])
+    writer = AnswerWriter(db, now=lambda: clock)  # type: ignore[arg-type]
     measure(
         benchmark,
         loop,
         "wrapper_record_answers",
         path,
-        lambda: writer.record(_batch(picks)),
+        lambda: writer.record(answer_batch(picks, next(_serial))),
         rounds=60,
     )
 
