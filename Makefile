@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-DEMO_DB ?= ./demo.db
+DEMO_DB ?= ./edgeopt-demo.db
 
 .PHONY: all install tools sqlite3-cli lint test demo bench clean
 
@@ -52,13 +52,9 @@ lint: $(STAMP)
 test: lint tools
 	$(BIN)/pytest
 
-# Until `edgeopt demo` lands: init + seed + apply + status on $(DEMO_DB).
+# The newcomer's tour (seed, bench before, apply, bench after, status, rollback) on $(DEMO_DB).
 demo: $(STAMP)
-	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
-	$(BIN)/edgeopt init --db $(DEMO_DB)
-	$(BIN)/edgeopt seed --db $(DEMO_DB) --scale small
-	$(BIN)/edgeopt apply --db $(DEMO_DB)
-	$(BIN)/edgeopt status --db $(DEMO_DB)
+	$(BIN)/edgeopt demo --db $(DEMO_DB) --chart demo.png
 
 # Study-flow benchmarks at scale medium (seeded once, cached in .benchmarks/cache): baseline vs
 # optimized for every operation, then the speedup table; JSON in .benchmarks/latest.json.
@@ -69,4 +65,4 @@ bench: $(STAMP)
 		--benchmark-json=.benchmarks/latest.json --benchmark-columns=min,median,max,rounds
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .benchmarks $(DEMO_DB)
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .benchmarks $(DEMO_DB) demo.png
