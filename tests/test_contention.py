@@ -12,6 +12,7 @@ The worker processes run this module: ``python -m tests.test_contention writer|r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -245,6 +246,16 @@ def spawn(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def stop_all(procs: list[subprocess.Popen[str]], stop: Path) -> None:
+    """Tell the readers to stop and kill whatever still runs (after a failure)."""
+    stop.touch()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def report(proc: subprocess.Popen[str]) -> dict[str, Any]:
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -260,21 +271,26 @@ def test_writers_under_contention_lose_nothing_and_duplicate_nothing(
     before = snapshot(packed_db)
     answers_before = int(str(query(packed_db, "SELECT count(*) FROM user_answers")[0][0]))
     stop = tmp_path / "stop"
-    (tmp_path / "pairs.json").write_text(json.dumps(pairs))
-    t0 = time.monotonic()
-    readers = [spawn("reader", str(packed_db), str(tmp_path / "pairs.json"), str(stop))]
-    readers += [spawn("reader", str(packed_db), str(tmp_path / "pairs.json"), str(stop))]
-    writers = []
+    pairs_file = tmp_path / "pairs.json"
+    pairs_file.write_text(json.dumps(pairs))
     for n, plan in enumerate(plans):
         (tmp_path / f"plan{n}.json").write_text(json.dumps(plan))
-        writers.append(spawn("writer", str(packed_db), str(tmp_path / f"plan{n}.json")))
-    try:
+    t0 = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        readers = [
+            stack.enter_context(spawn("reader", str(packed_db), str(pairs_file), str(stop)))
+            for _ in range(READERS)
+        ]
+        writers = [
+            stack.enter_context(spawn("writer", str(packed_db), str(tmp_path / f"plan{n}.json")))
+            for n in range(WRITERS)
+        ]
+        # Runs first on the way out: a failed assertion leaves no process behind.
+        stack.callback(stop_all, [*readers, *writers], stop)
         written = [report(p) for p in writers]
-    finally:
         stop.touch()
-    read = [report(p) for p in readers]
+        read = [report(p) for p in readers]
     elapsed = time.monotonic() - t0
-    assert len(readers) == READERS
 
     total = WRITERS * BATCHES * BATCH_SIZE
     retries = WRITERS * (BATCHES // RETRY_EVERY)
