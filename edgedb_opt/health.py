@@ -150,7 +150,11 @@ async def _fts(conn: Driver, tables: set[str]) -> Check:
     for t in fts:
         try:
             async with conn.transaction():
-                await conn.execute(f'INSERT INTO "{t}" ("{t}") VALUES (\'integrity-check\')')
+                # rank = 1 makes FTS5 compare an external-content index with its content
+                # table; without it only the index's own structure is checked.
+                await conn.execute(
+                    f'INSERT INTO "{t}" ("{t}", rank) VALUES (\'integrity-check\', 1)'
+                )
         except DriverError as exc:
             bad.append(f"{t}: {exc}")
     if bad:

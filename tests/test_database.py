@@ -233,3 +233,17 @@ def test_a_leaked_database_warns_and_the_process_still_exits(tmp_path: Path) -> 
     assert done.returncode == 0 and done.stdout.strip() == "[(0,)]"
     assert "ResourceWarning: sqlite driver for" in done.stderr
     assert "was never closed" in done.stderr
+
+
+async def test_health_finds_an_fts_entry_with_no_question_behind_it(seeded_db: Path) -> None:
+    await apply_pack(seeded_db)
+    conn = sqlite3.connect(seeded_db)
+    with conn:  # an index entry for a question that does not exist: structure intact
+        conn.execute(
+            "INSERT INTO questions_fts (rowid, text, explanation, reference) "
+            "VALUES (999999, 'phantom question', NULL, NULL)"
+        )
+    conn.close()
+    async with await EdgeDatabase.connect(db=str(seeded_db), tune=False) as db:
+        report = await health(db)
+    assert {c.name for c in report.checks if c.level == "fail"} == {"fts_integrity"}
