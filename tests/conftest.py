@@ -138,3 +138,21 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"condition not reached within {within} s")
         await asyncio.sleep(every)
+
+
+#: Figures the hardening tests report (crash fuzz, contention, bad inputs); printed after the
+#: run in a section of their own, so `make test` shows them without -s.
+SUMMARY: list[str] = []
+
+
+def report(line: str) -> None:
+    """Print ``line`` now and again in the end-of-run summary."""
+    print(line)
+    SUMMARY.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SUMMARY:
+        terminalreporter.section("edgeopt figures")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)

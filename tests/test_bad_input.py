@@ -16,7 +16,7 @@ import pytest
 
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.study import AnswerRejected, AnswerWriter
-from tests.conftest import ANCHOR, apply_pack, edgeopt, query, sha256
+from tests.conftest import ANCHOR, apply_pack, edgeopt, query, report, sha256
 
 PACK = Path(__file__).resolve().parent.parent / "schema" / "packs" / "study"
 TOKEN = "tok-bad-input-NEVER-SHOWN"
@@ -108,7 +108,7 @@ def test_cli_mistakes_are_one_line_and_change_nothing(
     assert expected in lines[0], lines[0]
     assert TOKEN not in done.stdout + done.stderr
     assert sha256(seeded_db) == before
-    print(f"bad input: {name}: one line, exit {done.returncode}, unchanged")
+    report(f"bad input: {name}: one line, exit {done.returncode}, unchanged")
 
 
 def test_drifted_checksum_is_refused_and_changes_nothing(seeded_db: Path, tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_drifted_checksum_is_refused_and_changes_nothing(seeded_db: Path, tmp_pa
     assert done.returncode == 1 and "drift" in done.stderr.lower()
     assert len(done.stderr.strip().splitlines()) == 1
     assert sha256(seeded_db) == before
-    print("bad input: drifted checksum: one line, exit 1, unchanged")
+    report("bad input: drifted checksum: one line, exit 1, unchanged")
 
 
 @pytest.mark.parametrize(
@@ -147,7 +147,7 @@ def test_db_paths_that_cannot_be_used(
         assert expected in lines[0], (command, lines[0])
         if before is not None:
             assert sha256(target) == before
-    print(f"bad input: {name}: one line for every command that would write, unchanged")
+    report(f"bad input: {name}: one line for every command that would write, unchanged")
 
 
 def _write(path: Path, text: str) -> Path:
@@ -172,7 +172,7 @@ def test_read_only_option_opens_with_sqlites_read_only_mode(seeded_db: Path) -> 
     assert sha256(seeded_db) == before
     status = edgeopt("status", "--db", str(seeded_db), "--read-only")
     assert status.returncode == 0 and "pending" in status.stdout
-    print("bad input: write through --read-only: one line, exit 1, unchanged")
+    report("bad input: write through --read-only: one line, exit 1, unchanged")
 
 
 def clock() -> dt.datetime:
@@ -222,7 +222,7 @@ async def test_invalid_answers_reject_the_whole_batch(
         await db.close()
     assert expected in str(err.value) and err.value.index == 1
     assert sha256(seeded_db) == before
-    print(f"bad input: answer {change}: AnswerRejected at item 1, unchanged")
+    report(f"bad input: answer {change}: AnswerRejected at item 1, unchanged")
 
 
 def test_quoted_identifiers_in_a_workload_are_quoted_never_run(tmp_path: Path) -> None:
@@ -247,4 +247,4 @@ def test_quoted_identifiers_in_a_workload_are_quoted_never_run(tmp_path: Path) -
     assert query(db, "SELECT count(*) FROM keep") == [(0,)]  # still there, never dropped
     names = query(db, "SELECT tbl_name FROM sqlite_master WHERE type = 'index'")
     assert names and names[0][0] == 'a"b; DROP TABLE keep; --'
-    print("bad input: identifiers with quotes and semicolons: quoted, nothing else ran")
+    report("bad input: identifiers with quotes and semicolons: quoted, nothing else ran")

@@ -30,6 +30,7 @@ from edgedb_opt.database import EdgeDatabase
 from edgedb_opt.study.queries import StudyQueries
 from edgedb_opt.study.writer import AnswerWriter
 from tests.conftest import REPO, apply_pack, query
+from tests.conftest import report as report_figures
 
 WRITERS = 4
 READERS = 2
@@ -312,7 +313,7 @@ def test_writers_under_contention_lose_nothing_and_duplicate_nothing(
         f"{sum(w['retry_noops'] for w in written)}), reads {sum(r['reads'] for r in read)}, "
         f"errors {errors}, locked errors {locked}"
     )
-    print("\n" + figures)
+    report_figures(figures)
     messages = [m for w in [*written, *read] for m in w["messages"]][:5]
     assert errors == 0 and locked == 0, f"{figures}; first errors: {messages}"
     assert sum(r["reads"] for r in read) > 0, figures

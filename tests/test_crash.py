@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from edgedb_opt.migrate import load_pack
-from tests.conftest import REPO, make_seeded, master
+from tests.conftest import REPO, make_seeded, master, report
 
 Command = tuple[str, ...]
 COMMANDS: dict[str, Command] = {"apply": ("apply",), "rollback": ("rollback", "--all")}
@@ -284,7 +284,7 @@ def test_sigkill_never_corrupts_nor_half_applies(
         f"{failed_reruns} failed reruns ({command}; {len(killed)} killed, {partway} with "
         f"0 < ledger applied < {steps}; seed {seed})"
     )
-    print(summary)
+    report(summary)
     bad = [o.line(steps) for o in outcomes if o.corrupt or o.half_applied or o.rerun_error]
     assert not bad, summary + "\n" + "\n".join(bad)
 
