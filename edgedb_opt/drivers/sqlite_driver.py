@@ -36,9 +36,7 @@ def sqlite_capabilities() -> Capabilities:
     return probe(lambda: sqlite3.connect(":memory:"), (sqlite3.Error,))
 
 
-def check_path(
-    path: str | os.PathLike[str], *, must_exist: bool, writable: bool = False
-) -> Path:
+def check_path(path: str | os.PathLike[str], *, must_exist: bool, writable: bool = False) -> Path:
     """Refuse paths that cannot be a database file, with a message naming the path.
 
     With ``writable``, a file whose permissions allow nobody to write is refused too: its
