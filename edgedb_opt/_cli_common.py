@@ -56,7 +56,8 @@ def _set_replica(ctx: click.Context, _param: click.Parameter, value: str | None)
 
 def replica_option_value() -> str | None:
     """The ``--replica`` file of the running command, if one was given."""
-    return root_option("replica")
+    value = root_option("replica")
+    return str(value) if value else None
 
 
 def _set_driver(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
