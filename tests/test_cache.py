@@ -521,3 +521,43 @@ async def test_study_queries_hit_then_writer_invalidates(
     assert cache.stats().loads == 3
     assert len(await queries.leaderboard(exam)) == len(board)
     assert cache.stats().loads == 4
+
+
+async def test_a_study_pick_survives_other_users_answers_not_its_users(
+    packed: SqliteDriver, seeded_db: Path
+) -> None:
+    user, exam, question = busy_user(seeded_db)
+    conn = sqlite3.connect(seeded_db)
+    try:
+        (other,) = conn.execute(
+            "SELECT user_id FROM user_progress WHERE exam_id = ? AND user_id <> ? LIMIT 1",
+            (exam, user),
+        ).fetchone()
+    finally:
+        conn.close()
+    cache = QueryCache(maxsize=100, ttl=60)
+    queries = StudyQueries(packed, cache=cache, now=lambda: ANCHOR)
+    writer = AnswerWriter(packed, cache=cache, now=lambda: ANCHOR)
+    pick = await queries.study_questions(user, exam, limit=5)
+    board = await queries.leaderboard(exam)
+
+    def answer(who: int, key: str) -> Answer:
+        return Answer(
+            user_id=who,
+            question_id=question,
+            selected_answer="A",
+            is_correct=False,
+            client_answer_id=key,
+        )
+
+    await writer.record([answer(int(other), "other-1")])
+    hits = cache.stats().hits
+    assert await queries.study_questions(user, exam, limit=5) == pick
+    assert cache.stats().hits == hits + 1  # another user's answer leaves the pick cached
+    await queries.leaderboard(exam)
+    assert cache.stats().hits == hits + 1  # but the leaderboard, a cross-user figure, reloads
+    assert len(board) > 0
+    await writer.record([answer(user, "mine-1")])
+    loads = cache.stats().loads
+    await queries.study_questions(user, exam, limit=5)
+    assert cache.stats().loads == loads + 1  # the user's own answer drops the pick

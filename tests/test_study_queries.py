@@ -485,7 +485,7 @@ async def test_cache_wraps_reads(
     before = counting.count
     assert [await c() for c in calls] == first and counting.count == before
     assert cache.tags[("study_questions", "optimized", user, exam, None, (1, 5), 24, 20,
-                       "practice", 1)] == (f"user:{user}", f"exam:{exam}")  # fmt: skip
+                       "practice", 1)] == (f"user:{user}", f"bank:{exam}")  # fmt: skip
     assert cache.tags[("growth_analytics", "optimized", 1, 30, "2026-05-02")] == ("account:1",)
     await queries.session_progress(1)
     await queries.session_progress(1)

@@ -131,8 +131,11 @@ class StudyQueries:
             or ``"baseline"``.
         cache: None, or an object with ``async get_or_load(key, loader, tags=())``. Reads
             are then cached under ``(operation, variant, *arguments)`` with the tags
-            ``user:<id>``, ``exam:<id>``, ``account:<id>`` they depend on (an answer
-            writer invalidates ``user:`` and ``exam:``); cached lists and dicts are
+            they depend on: ``user:<id>`` (that user's answers), ``exam:<id>`` (figures
+            across the exam's users: leaderboard, progress), ``bank:<exam id>`` (the
+            question bank: study picks and search; invalidate it after editing
+            questions), ``account:<id>``. An answer writer invalidates ``user:``,
+            ``exam:``, ``question:`` and ``session:``, never ``bank:``. Cached lists and dicts are
             shared, treat them as read-only. ``session_progress`` writes and is never
             cached. An unseeded practice pick is cached too: the same batch until the
             user answers or the entry expires.
@@ -240,7 +243,9 @@ class StudyQueries:
 
         key = ("study_questions", user_id, exam_id, objectives, (lo, hi),
                exclude_recent_hours, limit, mode, seed)  # fmt: skip
-        return await self._cached(key, (f"user:{user_id}", f"exam:{exam_id}"), load)
+        # The pick depends on the bank and on this user's answers only, not on other users'
+        # answers in the exam (which invalidate ``exam:``, the tag of cross-user figures).
+        return await self._cached(key, (f"user:{user_id}", f"bank:{exam_id}"), load)
 
     async def session_progress(self, session_id: int) -> dict[str, Any]:
         """Recompute a study session's progress from its answers and store it.
@@ -351,7 +356,7 @@ class StudyQueries:
             return _fts.search_dicts(rows)
 
         return await self._cached(
-            ("search_questions", exam_id, tuple(words), limit), (f"exam:{exam_id}",), load
+            ("search_questions", exam_id, tuple(words), limit), (f"bank:{exam_id}",), load
         )
 
     async def _fts_ready(self) -> bool:
