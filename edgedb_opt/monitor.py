@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import math
 import threading
 import time
 import warnings
@@ -34,6 +33,7 @@ from prometheus_client import Counter as PromCounter
 
 from edgedb_opt._fingerprint import batch_advice, fingerprint, fingerprint_id
 from edgedb_opt._monitored_driver import MonitoredDriver
+from edgedb_opt._stats import percentile
 from edgedb_opt.errors import ConfigError
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
     "StatementStats",
     "fingerprint",
     "fingerprint_id",
-    "percentile",
 ]
 
 logger = logging.getLogger("edgedb_opt.monitor")
@@ -110,20 +109,6 @@ class NPlusOneWarning(UserWarning):
         self.fingerprint = fingerprint
         self.count = count
         self.scope = scope
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """The nearest-rank ``q``-quantile of sorted samples: always one of them (0.0 if none).
-
-    Hand-written: ``statistics.quantiles`` interpolates and needs 1000 cuts for p99.9.
-
-    >>> data = [float(x) for x in range(1, 101)]
-    >>> [percentile(data, q) for q in (0.5, 0.9, 0.99, 0.999)]
-    [50.0, 90.0, 99.0, 100.0]
-    """
-    if not ordered:
-        return 0.0
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 @dataclass
@@ -337,7 +322,7 @@ class Monitor:
             rows = [(s, sorted(s.window)) for s in self._series.values()]
         out = {}
         for s, w in rows:
-            p50, p90, p95, p99, p999 = (percentile(w, q) for q in (0.5, 0.9, 0.95, 0.99, 0.999))
+            p50, p90, p95, p99, p999 = (percentile(w, q) for q in (50, 90, 95, 99, 99.9))
             out[s.shape] = StatementStats(
                 s.shape, s.id, s.count, s.errors, s.total, p50, p90, p95, p99, p999, s.max
             )

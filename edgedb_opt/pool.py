@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from edgedb_opt._stats import percentile
 from edgedb_opt.drivers.base import Capabilities, Driver
 from edgedb_opt.drivers.sqlite_driver import RUNTIME_PRAGMAS, SqliteDriver
 from edgedb_opt.errors import ConfigError, DriverError, PoolTimeout
@@ -60,10 +60,10 @@ class Percentiles:
             return cls()
         ordered = sorted(seconds)
 
-        def rank(q: float) -> float:
-            return round(ordered[max(0, math.ceil(len(ordered) * q / 100) - 1)] * 1000, 3)
+        def ms(q: float) -> float:
+            return round(percentile(ordered, q) * 1000, 3)
 
-        return cls(rank(50), rank(95), rank(99), round(ordered[-1] * 1000, 3), len(ordered))
+        return cls(ms(50), ms(95), ms(99), ms(100), len(ordered))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgedb_opt._stats import percentile
 from edgedb_opt.bench.operations import OPERATIONS, Call, Operation, Side, Sides
 from edgedb_opt.bench.picks import Picks
 from edgedb_opt.database import EdgeDatabase
@@ -40,16 +41,12 @@ MAX_AUTO_RUNS = 30
 
 
 def p95(samples: Sequence[float]) -> float:
-    """The 95th percentile (linear interpolation between closest ranks).
+    """The 95th percentile of the samples (nearest rank, as every edgeopt report).
 
-    >>> p95([1.0, 2.0, 3.0, 4.0, 5.0])
-    4.8
-    >>> p95([7.0])
-    7.0
+    >>> p95([5.0, 1.0, 3.0, 2.0, 4.0])
+    5.0
     """
-    if len(samples) == 1:
-        return samples[0]
-    return statistics.quantiles(samples, n=20, method="inclusive")[18]
+    return percentile(sorted(samples), 95)
 
 
 def run_count(runs: int | None, warmup_s: float) -> int:

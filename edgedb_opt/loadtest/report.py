@@ -7,13 +7,13 @@ is ~30,000 floats), so p99.9 is a real observation, never an interpolation.
 from __future__ import annotations
 
 import csv
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgedb_opt._stats import percentile
 from edgedb_opt.loadtest.scenarios import OPERATIONS, READ_OPERATIONS, Thresholds
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "Recorder",
     "failures",
     "format_report",
-    "percentile",
     "write_csv",
 ]
 
@@ -32,17 +31,6 @@ CSV_COLUMNS = (
     "operation", "count", "errors", "throughput_rps", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
     "p99_9_ms", "max_ms", "errors_by_type",
 )  # fmt: skip
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of sorted values (0.0 when empty).
-
-    >>> percentile([1.0, 2.0, 3.0, 4.0], 50), percentile(range(1, 1001), 99.9)
-    (2.0, 999)
-    """
-    if not ordered:
-        return 0.0
-    return ordered[max(0, math.ceil(len(ordered) * q / 100) - 1)]
 
 
 @dataclass
