@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import warnings
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from edgedb_opt.drivers._lifecycle import DriverLifecycle
 from edgedb_opt.drivers.base import Capabilities, Params, Row, TransactionMode
 from edgedb_opt.errors import DriverError
 
@@ -27,42 +27,24 @@ def describe_error(exc: BaseException) -> str:
     return text
 
 
-class DbApiDriver:
+class DbApiDriver(DriverLifecycle):
     """A driver over one async DB-API connection (see module docstring)."""
 
     name = "dbapi"
     _native_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(self, conn: Any, *, target: str, capabilities: Capabilities) -> None:
+        super().__init__(target=target, capabilities=capabilities)
         self._conn: Any = conn
-        self._target = target
-        self._capabilities = capabilities
         # One connection, many tasks: a transaction owns the connection until it ends, and
         # statements from other tasks wait instead of landing inside someone else's transaction.
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
         self._in_tx = False
-        self._closed = False
-
-    @property
-    def target(self) -> str:
-        return self._target
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._capabilities
 
     @property
     def in_transaction(self) -> bool:
         return self._in_tx
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise DriverError(f"{self.name} driver for {self._target} is closed")
 
     @asynccontextmanager
     async def _use(self) -> AsyncIterator[None]:
@@ -157,21 +139,3 @@ class DbApiDriver:
             await self._conn.close()
         except self._native_errors as exc:
             raise DriverError(describe_error(exc)) from exc
-
-    async def __aenter__(self) -> DbApiDriver:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            warnings.warn(
-                f"{self.name} driver for {self._target} was never closed",
-                ResourceWarning,
-                stacklevel=2,
-            )
-            self._abandon()
-
-    def _abandon(self) -> None:
-        """Release what a driver collected open still holds (no awaiting: no loop may be left)."""

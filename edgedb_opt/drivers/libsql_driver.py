@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -24,6 +23,7 @@ import aiohttp
 import libsql_client
 
 from edgedb_opt.drivers._dbapi import describe_error
+from edgedb_opt.drivers._lifecycle import DriverLifecycle
 from edgedb_opt.drivers._probe import _PROBES
 from edgedb_opt.drivers.base import Capabilities, Params, Row, TransactionMode
 from edgedb_opt.drivers.sqlite_driver import check_path
@@ -122,7 +122,7 @@ async def _file_mode_capabilities() -> Capabilities:
     return _file_capabilities
 
 
-class LibsqlDriver:
+class LibsqlDriver(DriverLifecycle):
     """One libsql-client ``Client``, behind the :class:`~edgedb_opt.drivers.base.Driver` protocol.
 
     Statements run one at a time per driver; a transaction owns the driver until it ends.
@@ -132,13 +132,11 @@ class LibsqlDriver:
     name = "libsql"
 
     def __init__(self, client: Any, *, target: str, capabilities: Capabilities) -> None:
+        super().__init__(target=target, capabilities=capabilities)
         self._client: Any = client
-        self._target = target
-        self._capabilities = capabilities
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
         self._tx: Any = None
-        self._closed = False
 
     @classmethod
     async def open(
@@ -205,24 +203,8 @@ class LibsqlDriver:
         check.result()
 
     @property
-    def target(self) -> str:
-        return self._target
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._capabilities
-
-    @property
     def in_transaction(self) -> bool:
         return self._tx is not None
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise DriverError(f"libsql driver for {self._target} is closed")
 
     def _mine(self) -> bool:
         return self._owner is not None and self._owner is asyncio.current_task()
@@ -329,17 +311,3 @@ class LibsqlDriver:
             await self._client.close()
         except _NATIVE_ERRORS as exc:
             raise DriverError(describe_error(exc)) from exc
-
-    async def __aenter__(self) -> LibsqlDriver:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            warnings.warn(
-                f"libsql driver for {self._target} was never closed",
-                ResourceWarning,
-                stacklevel=2,
-            )
