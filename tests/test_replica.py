@@ -82,7 +82,11 @@ async def test_background_sync_carries_a_write_to_the_other_region(
                 return False
 
         await eventually(west_sees_it)
-        await eventually(lambda: _true(east.sync_stats().pending_changes == 0))
+        # pending_changes reaches 0 when the push lands; the cycle (push, then pull) is
+        # counted only once the pull after it is done.
+        await eventually(
+            lambda: _true(east.sync_stats().pending_changes == 0 and east.sync_stats().syncs >= 1)
+        )
         stats, seen = east.sync_stats(), west.sync_stats()
         assert stats.syncs >= 1 and stats.last_sync_at is not None and stats.sync_errors == 0
         assert seen.lag_seconds is not None and seen.last_error is None
