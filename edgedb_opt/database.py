@@ -39,8 +39,7 @@ from edgedb_opt.regions import (
     local_region,
     region_for_request,
 )
-from edgedb_opt.rewrite.cache import RewriteCache
-from edgedb_opt.rewrite.schema import read_schema
+from edgedb_opt.rewrite.cache import RewritingDriver
 
 __all__ = ["EdgeDatabase", "RegionHealth"]
 
@@ -132,7 +131,7 @@ class EdgeDatabase:
         self.region = region
         self._timer = timer
         self._primary = router.write_region()
-        self._rewrites: RewriteCache | None = None
+        self._rewriter: RewritingDriver | None = None  # built on the first rewrite=True
         self._health_task: asyncio.Task[None] | None = None
         self._closed = [False]  # shared with the views from for_request()
 
@@ -224,12 +223,9 @@ class EdgeDatabase:
     async def _sql(self, sql: str, rewrite: bool) -> str:
         if not rewrite:
             return sql
-        if self._rewrites is None:
-            async with self.pools[self._primary].reader() as conn:
-                self._rewrites = RewriteCache(await read_schema(conn))
-        with contextlib.suppress(Exception):
-            return self._rewrites.get(sql).sql
-        return sql  # sqlglot cannot parse every SQLite statement: run it as given
+        if self._rewriter is None:
+            self._rewriter = await RewritingDriver.wrap(self)
+        return self._rewriter.rewritten(sql)  # as given (logged once) when it cannot parse
 
     def _observe(self, sql: str, started: float, error: BaseException | None = None) -> None:
         self.monitor.observe(sql, time.perf_counter() - started, error=error)

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -211,7 +212,7 @@ def _advise(
         values = st.params if st.params is not None else lab.sample(st.names, shape.params)
         try:
             lab.check(st.sql, values)
-        except Exception as exc:
+        except sqlite3.Error as exc:
             raise WorkloadError(f"{st.label}: SQLite cannot run it: {exc}") from exc
         params.append(values)
     raw = [

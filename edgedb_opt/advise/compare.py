@@ -7,6 +7,7 @@ the same sample values: first no index (before), then ``.expert``'s proposals, t
 from __future__ import annotations
 
 import re
+import sqlite3
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,7 +63,7 @@ def compare_with_expert(
                         try:
                             lab.execute(sql)
                             created.append(sql)
-                        except Exception as exc:  # .expert proposed what SQLite refuses
+                        except sqlite3.Error as exc:  # .expert proposed what SQLite refuses
                             failed.append(f"{sql}: {exc}")
                 elif which == "ours":
                     for idx in advice.indexes:
