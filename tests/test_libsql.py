@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import socket
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,14 +21,7 @@ from edgedb_opt.drivers.sqlite_driver import sqlite_capabilities
 from edgedb_opt.errors import DriverError
 from edgedb_opt.migrate import Migrator, load_pack
 from tests.conftest import edgeopt, master, query
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+from tests.turso_server import free_port
 
 
 @pytest.fixture
@@ -141,7 +133,7 @@ async def test_named_params_and_rows(tmp_path: Path) -> None:
 
 
 async def test_unreachable_server_is_a_one_line_driver_error() -> None:
-    port = closed_port()
+    port = free_port()
     url = f"ws://127.0.0.1:{port}/?authToken=s3cret-token"
     with pytest.raises(DriverError) as info:
         await open_driver(url, auth_token="another-s3cret")
@@ -180,7 +172,7 @@ async def test_bad_files_are_driver_errors(tmp_path: Path) -> None:
 
 
 def test_cli_status_on_an_unreachable_server_fails_in_one_line() -> None:
-    proc = edgeopt("status", "--db", f"ws://127.0.0.1:{closed_port()}", timeout=60)
+    proc = edgeopt("status", "--db", f"ws://127.0.0.1:{free_port()}", timeout=60)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("edgeopt: error: cannot reach ws://")

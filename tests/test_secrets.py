@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,9 @@ from edgedb_opt.errors import EdgeOptError
 from edgedb_opt.health import health
 from edgedb_opt.regions import load_settings
 from tests.conftest import edgeopt
+from tests.turso_server import free_port
 
 TOKEN = "tok-SECRET-7f3a9c-never-print"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(tmp: Path, db: Path) -> Path:
@@ -35,7 +29,7 @@ def _config(tmp: Path, db: Path) -> Path:
         "[[regions]]\n"
         f'name = "iad"\nurl = "{db}"\nprimary = true\nauth_token = "{TOKEN}"\n\n'
         "[[regions]]\n"
-        f'name = "lhr"\nurl = "ws://127.0.0.1:{closed_port()}"\nauth_token = "{TOKEN}"\n'
+        f'name = "lhr"\nurl = "ws://127.0.0.1:{free_port()}"\nauth_token = "{TOKEN}"\n'
     )
     return path
 
@@ -67,9 +61,9 @@ def test_cli_outputs_never_hold_the_token(seeded_db: Path, tmp_path: Path) -> No
         edgeopt("health", "--config", str(config), "--json", env=env),
         edgeopt("health", "--config", str(config), "--prometheus", env=env),
         edgeopt("health", "--config", str(config), env=env),
-        edgeopt("status", "--db", f"ws://127.0.0.1:{closed_port()}/?authToken={TOKEN}", env=env),
+        edgeopt("status", "--db", f"ws://127.0.0.1:{free_port()}/?authToken={TOKEN}", env=env),
         edgeopt("status", "--db", str(seeded_db), "--json", env=env),
-        edgeopt("apply", "--db", f"wss://127.0.0.1:{closed_port()}?authToken={TOKEN}", env=env),
+        edgeopt("apply", "--db", f"wss://127.0.0.1:{free_port()}?authToken={TOKEN}", env=env),
     ]
     for done in runs:
         assert TOKEN not in done.stdout and TOKEN not in done.stderr, done.args
