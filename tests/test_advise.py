@@ -217,3 +217,18 @@ def test_advise_refuses_databases_it_cannot_copy(tmp_path: Path) -> None:
     (tmp_path / "not.db").write_text("hello")
     done = edgeopt("advise", "--db", str(tmp_path / "not.db"), "--workload", str(STUDY))
     assert done.returncode == 1 and "cannot read" in done.stderr
+
+
+def test_the_study_workload_is_the_hot_fixtures_statement_for_statement() -> None:
+    """The workload repeats tests/fixtures/hot in advise's input format (with weights); this
+    keeps the two from drifting apart."""
+    from tests.test_plans import HOT_QUERIES, load_hot
+
+    hot = {load_hot(p).name: " ".join(load_hot(p).sql.rstrip(";").split()) for p in HOT_QUERIES}
+    text = STUDY.read_text()
+    names = re.findall(r"^-- ([a-z_]+)\n-- weight:", text, re.MULTILINE)
+    workload = parse_workload(text)
+    assert len(names) == len(workload) - 1  # all but the INSERT of record_answer
+    for name, statement in zip(names, workload, strict=False):
+        assert " ".join(statement.text.rstrip(";").split()) == hot[name], name
+    assert set(hot) - set(names) == {"search_questions"}  # needs the pack's FTS table
