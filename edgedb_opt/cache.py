@@ -1,8 +1,8 @@
 """A TTL + LRU query cache with tags, single-flight loads and stale-load protection.
 
-:class:`QueryCache` stores the *results* of async loaders in a cachetools ``TTLCache`` (least
-recently used entries go first when it is full; every entry lives ``ttl`` seconds). It adds
-what an async handler needs on top:
+:class:`QueryCache` stores the *results* of async loaders in a cachetools ``TLRUCache`` (least
+recently used entries go first when it is full; every entry lives ``ttl`` seconds, or the
+``ttl`` given with its load). It adds what an async handler needs on top:
 
 - **Single-flight**: concurrent misses on one key, in one event loop, share one load (an
   ``asyncio.Task``); the loader runs once and every waiter gets its value or its exception.
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
-from cachetools import TTLCache
+from cachetools import TLRUCache
 
 from edgedb_opt.errors import CacheError, ConfigError
 
@@ -86,6 +86,7 @@ class CacheStats:
 class _Entry(NamedTuple):
     value: Any
     tags: frozenset[str]
+    ttl: float
 
 
 #: Loads are shared per (cache key, event loop).
@@ -95,26 +96,38 @@ _FlightKey = tuple[Hashable, asyncio.AbstractEventLoop]
 class _Flight:
     """One shared load; ``stale`` is set when it must not be stored any more."""
 
-    __slots__ = ("key", "stale", "tags", "task")
+    __slots__ = ("key", "stale", "store_tags", "tags", "task", "ttl")
 
-    def __init__(self, key: _FlightKey, tags: frozenset[str]) -> None:
+    def __init__(
+        self,
+        key: _FlightKey,
+        tags: frozenset[str],
+        ttl: float,
+        store_tags: Callable[[Any], Iterable[str]] | None,
+    ) -> None:
         self.key = key
         self.tags = tags
+        self.ttl = ttl
+        self.store_tags = store_tags
         self.stale = False
         self.task: asyncio.Task[Any] | None = None
 
 
-class _Store(TTLCache[Hashable, _Entry]):
-    """A ``TTLCache`` that reports each entry it drops by itself (expiry or LRU eviction)."""
+def _expires(_key: Hashable, entry: _Entry, now: float) -> float:
+    return now + entry.ttl
+
+
+class _Store(TLRUCache[Hashable, _Entry]):
+    """A ``TLRUCache`` whose entries carry their own time to live, and that reports each entry
+    it drops by itself (expiry or LRU eviction)."""
 
     def __init__(
         self,
         maxsize: int,
-        ttl: float,
         timer: Callable[[], float],
         dropped: Callable[[Hashable, _Entry], None],
     ) -> None:
-        super().__init__(maxsize, ttl, timer)
+        super().__init__(maxsize, _expires, timer)
         self._dropped = dropped
 
     def expire(self, time: float | None = None) -> list[tuple[Hashable, _Entry]]:
@@ -127,6 +140,13 @@ class _Store(TTLCache[Hashable, _Entry]):
         key, entry = super().popitem()
         self._dropped(key, entry)
         return key, entry
+
+
+def _seconds(ttl: object) -> float | None:
+    """``ttl`` as a float if it is a number of seconds above 0 (``math.inf`` included)."""
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+        return None
+    return float(ttl)
 
 
 def _tag_set(tags: Iterable[str]) -> frozenset[str]:
@@ -155,15 +175,16 @@ class QueryCache:
     ) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
             raise ConfigError(f"cache maxsize must be an integer of at least 1, not {maxsize!r}")
-        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+        seconds = _seconds(ttl)
+        if seconds is None:
             raise ConfigError(f"cache ttl must be a number of seconds above 0, not {ttl!r}")
         if not callable(timer):
             raise ConfigError(f"cache timer must be callable, not {timer!r}")
         self.maxsize = maxsize
-        self.ttl = float(ttl)
+        self.ttl = seconds
         self._timer = timer
         self._lock = threading.Lock()
-        self._data = _Store(maxsize, self.ttl, timer, self._dropped)
+        self._data = _Store(maxsize, timer, self._dropped)
         self._tagged: dict[str, set[Hashable]] = {}
         self._flights: dict[_FlightKey, _Flight] = {}
         self._hits = self._misses = self._loads = self._load_errors = self._evictions = 0
@@ -177,7 +198,14 @@ class QueryCache:
     def __repr__(self) -> str:
         return f"QueryCache(maxsize={self.maxsize}, ttl={self.ttl})"
 
-    async def get_or_load(self, key: Hashable, loader: Loader, tags: Iterable[str] = ()) -> Any:
+    async def get_or_load(
+        self,
+        key: Hashable,
+        loader: Loader,
+        tags: Iterable[str] = (),
+        ttl: float | None = None,
+        store_tags: Callable[[Any], Iterable[str]] | None = None,
+    ) -> Any:
         """The value stored under ``key``, else the result of ``await loader()``, stored.
 
         Args:
@@ -185,16 +213,26 @@ class QueryCache:
             loader: called with no arguments; its awaitable's result is cached, never the
                 awaitable itself. Concurrent misses in one event loop share one call.
             tags: what the result depends on; ``invalidate(tag)`` drops it.
+            ttl: seconds this result lives (> 0), instead of the cache's ``ttl``. The load
+                that stores the entry decides: callers joining a load in flight share it.
+            store_tags: computes, from the loaded value, the tags it is stored under in
+                place of ``tags``: finer ones the value itself determines (a study pick
+                depends on the user's answers to the picked questions only). ``tags`` still
+                guard the load in flight, so they must cover every stored tag's writes.
         Returns:
             The value (shared between callers: treat it as read-only).
         Raises:
-            CacheError: an unhashable key, tags given as one string, a loader that is not
-                callable or whose result is itself awaitable.
+            CacheError: an unhashable key, tags given as one string, a ttl that is not a
+                number above 0, a loader that is not callable or whose result is itself
+                awaitable.
             Exception: whatever the loader raised, to every caller waiting for that load;
                 nothing is stored.
         """
         if not callable(loader):
             raise CacheError(f"loader must be a callable returning an awaitable: {loader!r}")
+        seconds = self.ttl if ttl is None else _seconds(ttl)
+        if seconds is None:
+            raise CacheError(f"cache ttl must be a number of seconds above 0, not {ttl!r}")
         loop = asyncio.get_running_loop()
         with self._lock:
             try:
@@ -209,7 +247,9 @@ class QueryCache:
             starting = flight is None
             if flight is None:
                 # Tags are read on a miss only: a hit stays a dictionary lookup.
-                flight = self._flights[key, loop] = _Flight((key, loop), _tag_set(tags))
+                flight = self._flights[key, loop] = _Flight(
+                    (key, loop), _tag_set(tags), seconds, store_tags
+                )
         if starting:
             # Created outside the lock: an eager task factory would run _load up to its first
             # await right here, and _load takes the lock.
@@ -227,6 +267,7 @@ class QueryCache:
                 if inspect.iscoroutine(value):
                     value.close()  # never awaited by anyone: close it to spare the warning
                 raise CacheError(f"the loader for {key!r} returned an awaitable, not a result")
+            tags = flight.tags if flight.store_tags is None else _tag_set(flight.store_tags(value))
         except Exception:
             with self._lock:
                 self._count_load(started, failed=True)
@@ -236,7 +277,7 @@ class QueryCache:
             self._count_load(started, failed=False)
             self._detach(flight)
             if not flight.stale:
-                self._store(key, _Entry(value, flight.tags))
+                self._store(key, _Entry(value, tags, flight.ttl))
         return value
 
     def _count_load(self, started: float, *, failed: bool) -> None:

@@ -646,6 +646,7 @@ async def test_cache_tags_are_invalidated_after_commit(
         | {f"question:{a['question_id']}" for a in answers}
         | {f"session:{a['study_session_id']}" for a in answers if a["study_session_id"]}
         | exams
+        | {f"answer:{a['user_id']}:{a['question_id']}" for a in answers}
     )
     assert tags == expected and len(seen[0]) == len(tags)
     with pytest.raises(AnswerRejected):

@@ -65,12 +65,19 @@ async def test_light_run_reports_every_operation_without_errors(packed_db: Path)
     assert overall["requests"] == sum(r["count"] for r in rows.values())
     assert overall["errors"] == 0 and overall["error_rate"] == 0.0
     assert overall["cache_hits"] + overall["cache_misses"] > 0
+    assert overall["cache_maxsize"] == 1024  # the library's default, the least it gets
     assert overall["pool_timeouts"] == 0 and overall["users_started_max"] == 20
     # Every record_answers request stored its whole batch of new answers.
     assert _load_answers(packed_db) == 5 * rows["record_answers"]["count"]
     # Bounded: the load itself, plus the grace for operations in flight, plus opening.
     assert overall["seconds"] < FAST["duration"] + 0.5
     assert wall <= FAST["duration"] + LoadOptions().grace + 1.5
+
+
+async def test_the_cache_is_sized_for_the_users(packed_db: Path) -> None:
+    options = LoadOptions(users=700, duration=5.0, think_ms=20.0, max_requests=30)
+    report = await run_load(LoadTarget(str(packed_db), now=ANCHOR), options)
+    assert report["overall"]["cache_maxsize"] == 1400
 
 
 async def test_max_requests_stops_the_run_early(packed_db: Path) -> None:

@@ -458,12 +458,20 @@ class FakeCache:
     def __init__(self) -> None:
         self.data: dict[Hashable, Any] = {}
         self.tags: dict[Hashable, tuple[str, ...]] = {}
+        self.ttl: dict[Hashable, float | None] = {}
 
     async def get_or_load(
-        self, key: Hashable, loader: Callable[[], Awaitable[Any]], tags: Iterable[str] = ()
+        self,
+        key: Hashable,
+        loader: Callable[[], Awaitable[Any]],
+        tags: Iterable[str] = (),
+        ttl: float | None = None,
+        store_tags: Callable[[Any], Iterable[str]] | None = None,
     ) -> Any:
         if key not in self.data:
-            self.data[key], self.tags[key] = await loader(), tuple(tags)
+            value = self.data[key] = await loader()
+            self.tags[key] = tuple(tags if store_tags is None else store_tags(value))
+            self.ttl[key] = ttl
         return self.data[key]
 
 
@@ -487,6 +495,15 @@ async def test_cache_wraps_reads(
     assert cache.tags[("study_questions", "optimized", user, exam, None, (1, 5), 24, 20,
                        "practice", 1)] == (f"user:{user}", f"bank:{exam}")  # fmt: skip
     assert cache.tags[("growth_analytics", "optimized", 1, 30, "2026-05-02")] == ("account:1",)
+    assert cache.tags[("user_progress", "optimized", user, exam)] == (f"user:{user}",)
+    board = ("leaderboard", "optimized", exam, 10)
+    assert (cache.tags[board], cache.ttl[board]) == ((f"board:{exam}",), 5.0)
+    unseeded = await queries.study_questions(user, exam)
+    key = ("study_questions", "optimized", user, exam, None, (1, 5), 24, 20, "practice", None)
+    assert cache.tags[key] == (f"bank:{exam}", *(f"answer:{user}:{r['id']}" for r in unseeded))
+    assert cache.ttl[key] == 300.0
+    seeded = ("study_questions", "optimized", user, exam, None, (1, 5), 24, 20, "practice", 1)
+    assert cache.ttl[seeded] is None  # the cache's own ttl
     await queries.session_progress(1)
     await queries.session_progress(1)
     assert not any(k[0] == "session_progress" for k in cache.data)

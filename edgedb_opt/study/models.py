@@ -301,13 +301,16 @@ Stale = tuple[int, int, int, int | None]
 def cache_tags(stale: Iterable[Stale]) -> list[str]:
     """The cache tags of stored answers, each once.
 
+    ``answer:<user>:<question>`` drops the study picks holding that question for that user.
+
     >>> cache_tags([(3, 40, 2, 9), (3, 41, 2, None)])
-    ['user:3', 'question:40', 'question:41', 'exam:2', 'session:9']
+    ['user:3', 'question:40', 'question:41', 'exam:2', 'session:9', 'answer:3:40', 'answer:3:41']
     """
     rows = list(stale)
     tags: list[str] = []
     for n, prefix in enumerate(("user", "question", "exam", "session")):
         tags += [f"{prefix}:{k}" for k in dict.fromkeys(r[n] for r in rows) if k is not None]
+    tags += list(dict.fromkeys(f"answer:{r[0]}:{r[1]}" for r in rows))
     return tags
 
 

@@ -87,7 +87,12 @@ class Cache(Protocol):
     """What :class:`StudyQueries` needs of a cache (``QueryCache`` provides it)."""
 
     async def get_or_load(
-        self, key: Hashable, loader: Callable[[], Awaitable[Any]], tags: Iterable[str] = ()
+        self,
+        key: Hashable,
+        loader: Callable[[], Awaitable[Any]],
+        tags: Iterable[str] = (),
+        ttl: float | None = None,
+        store_tags: Callable[[Any], Iterable[str]] | None = None,
     ) -> Any: ...
 
 
@@ -115,6 +120,25 @@ def decode_cursor(cursor: str) -> Cursor:
     raise ConfigError(f"not an answer_history cursor: {cursor!r}")
 
 
+def _seconds_or_none(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{name} must be None or seconds above 0, not {value!r}")
+    return float(value)
+
+
+def _per_question(mode: str, seed: int | None) -> bool:
+    """Whether a pick stays valid until its user answers one of its questions.
+
+    An answer to another question only removes a candidate the pick did not take: a
+    speed drill (the first candidates in order) is unchanged, and an unseeded practice pick
+    is still a uniform draw of the remaining candidates. A seeded pick depends on how many
+    candidates there are, and a ranked one (weak areas, review) on every answer.
+    """
+    return mode == "speed_drill" or (mode == "practice" and seed is None)
+
+
 def _positive(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be an integer of at least 1, not {value!r}")
@@ -129,17 +153,31 @@ class StudyQueries:
             ``transaction`` and ``capabilities`` (:class:`StudyDatabase`).
         variant: ``"optimized"`` (needs the study pack for its speed, not for its results)
             or ``"baseline"``.
-        cache: None, or an object with ``async get_or_load(key, loader, tags=())``. Reads
-            are then cached under ``(operation, variant, *arguments)`` with the tags
-            they depend on: ``user:<id>`` (that user's answers), ``exam:<id>`` (figures
-            across the exam's users: leaderboard, progress), ``bank:<exam id>`` (the
-            question bank: study picks and search; invalidate it after editing
-            questions), ``account:<id>``. An answer writer invalidates ``user:``,
-            ``exam:``, ``question:`` and ``session:``, never ``bank:``. Cached lists and dicts are
-            shared, treat them as read-only. ``session_progress`` writes and is never
-            cached. An unseeded practice pick is cached too: the same batch until the
-            user answers or the entry expires.
+        cache: None, or an object with ``async get_or_load(key, loader, tags=(), ttl=None,
+            store_tags=None)`` (:class:`~edgedb_opt.cache.QueryCache`). Reads are then cached
+            under ``(operation, variant, *arguments)`` with the tags they depend on:
+            ``user:<id>`` (that user's answers: progress, history, seeded and ranked
+            picks), ``answer:<user>:<question>`` (an unseeded practice or speed-drill pick
+            depends only on whether its user answers one of its questions: another answer
+            leaves the candidates it was drawn from a superset of the new ones, and the
+            pick a valid draw of them), ``bank:<exam id>`` (the question bank: picks and
+            search; invalidate it after editing questions), ``board:<exam id>`` or, with
+            ``board_ttl=None``, ``exam:<id>`` (leaderboards), ``account:<id>``. An answer
+            writer invalidates ``user:``, ``answer:``, ``question:``, ``exam:`` and
+            ``session:``, never ``bank:`` or ``board:``. Cached lists and dicts are shared,
+            treat them as read-only. ``session_progress`` writes and is never cached.
+        pick_ttl: seconds an unseeded practice or speed-drill pick is kept (default 300:
+            a user who reloads gets the same questions until they answer one of them,
+            which drops the pick at once). None: the cache's own ttl.
+        board_ttl: seconds a cached leaderboard is served (default 5). A leaderboard ranks
+            every user of the exam and changes with each of their answers; under load,
+            dropping it on every answer would mean it is never served from the cache, so
+            it is kept this long instead (a new answer shows on the board within
+            ``board_ttl``). None: exact, dropped by any answer in the exam.
         now: the clock of the time windows (default: UTC now; naive means UTC).
+    Raises:
+        ConfigError: an unknown variant, a pick_ttl or board_ttl that is not a number
+            above 0.
     """
 
     def __init__(
@@ -148,10 +186,14 @@ class StudyQueries:
         *,
         variant: Variant = "optimized",
         cache: Cache | None = None,
+        pick_ttl: float | None = 300.0,
+        board_ttl: float | None = 5.0,
         now: Callable[[], dt.datetime] | None = None,
     ) -> None:
         if variant not in ("optimized", "baseline"):
             raise ConfigError(f"unknown variant {variant!r}; choose optimized or baseline")
+        self.pick_ttl = _seconds_or_none("pick_ttl", pick_ttl)
+        self.board_ttl = _seconds_or_none("board_ttl", board_ttl)
         self._db = db
         self.variant: Variant = variant
         self._cache = cache
@@ -165,11 +207,17 @@ class StudyQueries:
         return (now - dt.timedelta(**delta)).strftime(_TIME)
 
     async def _cached(
-        self, key: tuple[Any, ...], tags: tuple[str, ...], load: Callable[[], Awaitable[T]]
+        self,
+        key: tuple[Any, ...],
+        tags: tuple[str, ...],
+        load: Callable[[], Awaitable[T]],
+        **options: Any,
     ) -> T:
+        """``load()`` through the cache; ``options`` (ttl, store_tags) go to ``get_or_load``."""
         if self._cache is None:
             return await load()
-        result: T = await self._cache.get_or_load((key[0], self.variant, *key[1:]), load, tags)
+        full = (key[0], self.variant, *key[1:])
+        result: T = await self._cache.get_or_load(full, load, tags, **options)
         return result
 
     @property
@@ -245,7 +293,16 @@ class StudyQueries:
                exclude_recent_hours, limit, mode, seed)  # fmt: skip
         # The pick depends on the bank and on this user's answers only, not on other users'
         # answers in the exam (which invalidate ``exam:``, the tag of cross-user figures).
-        return await self._cached(key, (f"user:{user_id}", f"bank:{exam_id}"), load)
+        tags = (f"user:{user_id}", f"bank:{exam_id}")
+        if not _per_question(mode, seed):
+            return await self._cached(key, tags, load)
+
+        def store_tags(rows: list[dict[str, Any]]) -> list[str]:
+            return [f"bank:{exam_id}", *(f"answer:{user_id}:{r['id']}" for r in rows)]
+
+        # ``user:`` still guards the load in flight: an answer committed while it reads
+        # may concern a question it is about to pick.
+        return await self._cached(key, tags, load, store_tags=store_tags, ttl=self.pick_ttl)
 
     async def session_progress(self, session_id: int) -> dict[str, Any]:
         """Recompute a study session's progress from its answers and store it.
@@ -300,9 +357,8 @@ class StudyQueries:
                 "current_streak": streak,
             }
 
-        return await self._cached(
-            ("user_progress", user_id, exam_id), (f"user:{user_id}", f"exam:{exam_id}"), load
-        )
+        # Only this user's answers move any of the three figures.
+        return await self._cached(("user_progress", user_id, exam_id), (f"user:{user_id}",), load)
 
     async def leaderboard(self, exam_id: int, limit: int = 10) -> list[dict[str, Any]]:
         """The top ``limit`` users of an exam by readiness (users without a score are not
@@ -321,7 +377,10 @@ class StudyQueries:
             keys = ("rank", "user_id", "name", "readiness_score", "weekly_activity")
             return [dict(zip(keys, r, strict=True)) for r in rows]
 
-        return await self._cached(("leaderboard", exam_id, limit), (f"exam:{exam_id}",), load)
+        key = ("leaderboard", exam_id, limit)
+        if self.board_ttl is None:
+            return await self._cached(key, (f"exam:{exam_id}",), load)
+        return await self._cached(key, (f"board:{exam_id}",), load, ttl=self.board_ttl)
 
     async def search_questions(
         self, exam_id: int, text: str, limit: int = 20

@@ -230,9 +230,10 @@ class AnswerWriter:
         chunk_rows: at most this many rows per multi-row statement and keys per ``IN``
             list; by default as many as ``max_variables`` allows.
         max_variables: bound variables per statement; 999 suits every SQLite build.
-        cache: invalidated after each commit with the ``user:``, ``question:``, ``exam:``
-            and ``session:`` tags of the batch's answers, duplicates included (a retry
-            after a commit whose invalidation was lost still invalidates).
+        cache: invalidated after each commit with the ``user:``, ``question:``, ``exam:``,
+            ``session:`` and ``answer:<user>:<question>`` tags of the batch's answers,
+            duplicates included (a retry after a commit whose invalidation was lost still
+            invalidates).
     """
 
     def __init__(
