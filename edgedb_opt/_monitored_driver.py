@@ -7,7 +7,16 @@ from collections.abc import Awaitable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, TypeVar
 
-from edgedb_opt.drivers.base import Capabilities, Driver, Params, Row, TransactionMode
+from edgedb_opt.drivers.base import (
+    Capabilities,
+    Driver,
+    FollowUp,
+    Params,
+    Row,
+    Statements,
+    TransactionMode,
+    fetch_then,
+)
 
 if TYPE_CHECKING:
     from edgedb_opt.monitor import Monitor
@@ -68,6 +77,21 @@ class MonitoredDriver:
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         return await self._timed([sql], self._driver.fetch_all(sql, params))
+
+    async def fetch_then(
+        self, sql: str, params: Params, then: FollowUp, *, quick: bool = False
+    ) -> tuple[list[Row], list[Row]]:
+        """The pair in one round trip where the wrapped driver can (one observation of both)."""
+        seen = Statements(sql, then)
+        timer = self.monitor.timer
+        start = timer()
+        try:
+            result = await fetch_then(self._driver, sql, params, seen, quick=quick)
+        except Exception as exc:
+            self.monitor.observe_batch(seen.sql, timer() - start, error=exc)
+            raise
+        self.monitor.observe_batch(seen.sql, timer() - start)
+        return result
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self._timed([sql], self._driver.executemany(sql, rows))

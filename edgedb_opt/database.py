@@ -19,14 +19,23 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from edgedb_opt.cache import QueryCache
 from edgedb_opt.drivers import open_driver, parse_target
-from edgedb_opt.drivers.base import Capabilities, Driver, Params, Row, TransactionMode
+from edgedb_opt.drivers.base import (
+    Capabilities,
+    Driver,
+    FollowUp,
+    Params,
+    Row,
+    Statements,
+    TransactionMode,
+    fetch_then,
+)
 from edgedb_opt.drivers.sqlite_driver import RUNTIME_PRAGMAS
 from edgedb_opt.errors import DriverError, PoolTimeout, UnavailableError
 from edgedb_opt.monitor import Monitor
@@ -227,8 +236,17 @@ class EdgeDatabase:
             self._rewriter = await RewritingDriver.wrap(self)
         return self._rewriter.rewritten(sql)  # as given (logged once) when it cannot parse
 
-    def _observe(self, sql: str, started: float, error: BaseException | None = None) -> None:
-        self.monitor.observe(sql, time.perf_counter() - started, error=error)
+    def _observe(
+        self, sql: str | list[str], started: float, error: BaseException | None = None
+    ) -> None:
+        """Report one statement, or the statements of one round trip, to the monitor."""
+        elapsed = time.perf_counter() - started
+        if isinstance(sql, str):
+            self.monitor.observe(sql, elapsed, error=error)
+        elif len(sql) == 1:
+            self.monitor.observe(sql[0], elapsed, error=error)
+        else:
+            self.monitor.observe_batch(sql, elapsed, error=error)
 
     async def fetch_all(self, sql: str, params: Params = (), *, rewrite: bool = False) -> list[Row]:
         """Run one query in the request's region (failing over to the next healthy one)."""
@@ -237,6 +255,24 @@ class EdgeDatabase:
         tx = _TX.get()
         if tx is not None:
             return await self._timed(tx.fetch_all(sql, params), sql)
+        return await self._read(sql, lambda conn: conn.fetch_all(sql, params))
+
+    async def fetch_then(
+        self, sql: str, params: Params, then: FollowUp, *, quick: bool = False
+    ) -> tuple[list[Row], list[Row]]:
+        """A dependent pair of queries (see :func:`~edgedb_opt.drivers.base.fetch_then`) on
+        one connection of the request's region, in one round trip where its driver can."""
+        self._check_open()
+        seen = Statements(sql, then)
+        tx = _TX.get()
+        if tx is not None:
+            return await self._timed(fetch_then(tx, sql, params, seen, quick=quick), seen.sql)
+        return await self._read(
+            seen.sql, lambda conn: fetch_then(conn, sql, params, seen, quick=quick)
+        )
+
+    async def _read(self, sql: str | list[str], work: Callable[[Driver], Awaitable[T]]) -> T:
+        """``work`` on a reader of the first region in read order that can serve it."""
         order = self._read_order()
         last: BaseException | None = None
         for region in order:
@@ -247,7 +283,7 @@ class EdgeDatabase:
             try:
                 async with pool.reader() as conn:
                     _check_synced(conn)
-                    rows = await conn.fetch_all(sql, params)
+                    result = await work(conn)
             except (UnavailableError, PoolTimeout) as exc:
                 self._observe(sql, started, exc)
                 self.router.record_failure(region, str(exc))
@@ -257,9 +293,9 @@ class EdgeDatabase:
                 self._observe(sql, started, exc)
                 raise
             elapsed = time.perf_counter() - started
-            self.monitor.observe(sql, elapsed)
+            self._observe(sql, started)
             self.router.record_success(region, elapsed)
-            return rows
+            return result
         raise UnavailableError(
             f"no region could serve the read (tried {', '.join(order) or 'none'}): {last}"
         )
@@ -269,7 +305,7 @@ class EdgeDatabase:
             return [self._primary]  # read-your-writes: the region that took the write
         return list(self.router.read_order(self.region))
 
-    async def _timed(self, work: Awaitable[T], sql: str) -> T:
+    async def _timed(self, work: Awaitable[T], sql: str | list[str]) -> T:
         started = time.perf_counter()
         try:
             result = await work

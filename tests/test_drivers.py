@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from edgedb_opt.drivers import open_driver
-from edgedb_opt.drivers.base import Driver
+from edgedb_opt.drivers.base import Driver, fetch_then
+from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.errors import DriverError
 from tests.turso_server import TursoServer
 
@@ -79,3 +82,81 @@ async def test_no_nested_transactions_and_closed_driver(backend: Driver) -> None
     await backend.close()
     with pytest.raises(DriverError, match="closed"):
         await backend.fetch_all("SELECT 1")
+
+
+async def test_fetch_then_runs_the_query_made_of_the_first_rows(backend: Driver) -> None:
+    await backend.execute("INSERT INTO t (v) VALUES ('a'), ('b'), ('c')")
+    seen: list[list[tuple[object, ...]]] = []
+
+    def then(rows: list[tuple[object, ...]]) -> tuple[str, tuple[object, ...]] | None:
+        seen.append(rows)
+        return "SELECT v FROM t WHERE id > ? ORDER BY id", (rows[0][0],)
+
+    first, second = await fetch_then(backend, "SELECT min(id) FROM t", (), then)
+    assert (first, second, seen) == ([(1,)], [("b",), ("c",)], [[(1,)]])
+    assert await fetch_then(backend, "SELECT v FROM t WHERE id = 9", (), lambda rows: None) == (
+        [],
+        [],
+    )
+    with pytest.raises(DriverError, match="no such table"):
+        await fetch_then(backend, "SELECT 1", (), lambda rows: ("SELECT * FROM nowhere", ()))
+    with pytest.raises(ZeroDivisionError):
+        await fetch_then(backend, "SELECT 1", (), lambda rows: (str(1 / 0), ()))
+    assert await backend.fetch_all("SELECT count(*) FROM t") == [(3,)]  # still usable
+
+
+async def test_the_sqlite_driver_runs_the_pair_in_one_hop_to_its_thread(tmp_path: Path) -> None:
+    """The point of fetch_then there: both statements and ``then`` on the connection's
+    thread, so the pair costs one hop, not two."""
+    db = await open_driver(str(tmp_path / "hop.db"))
+    try:
+        threads: list[int] = []
+
+        def then(rows: list[tuple[object, ...]]) -> tuple[str, tuple[object, ...]]:
+            threads.append(threading.get_ident())
+            return "SELECT ? + 1", (rows[0][0],)
+
+        assert await db.fetch_then("SELECT 41", (), then) == ([(41,)], [(42,)])  # type: ignore[attr-defined]
+        assert threads and threads[0] != threading.get_ident()
+    finally:
+        await db.close()
+
+
+async def test_a_quick_pair_stays_on_the_loop_only_when_that_is_safe(tmp_path: Path) -> None:
+    """quick=True runs the pair on the calling thread on an idle WAL connection outside a
+    transaction; in a transaction, on a rollback-journal file, or while a job of a cancelled
+    caller still holds the connection on aiosqlite's thread, it takes the hop."""
+    wal = await SqliteDriver.open(tmp_path / "wal.db", pragmas={"journal_mode": "WAL"})
+    plain = await SqliteDriver.open(tmp_path / "plain.db")
+    try:
+        where: list[int] = []
+
+        def then(rows: list[tuple[object, ...]]) -> tuple[str, tuple[object, ...]]:
+            where.append(threading.get_ident())
+            return "SELECT ? * 2", (rows[0][0],)
+
+        here = threading.get_ident()
+        assert await wal.fetch_then("SELECT 21", (), then, quick=True) == ([(21,)], [(42,)])
+        assert await wal.fetch_then("SELECT 1", (), then) == ([(1,)], [(2,)])
+        async with wal.transaction():
+            await wal.fetch_then("SELECT 1", (), then, quick=True)
+        await plain.fetch_then("SELECT 1", (), then, quick=True)
+        assert where[0] == here and all(t != here for t in where[1:]), where
+
+        # A slow statement whose caller is cancelled keeps running on aiosqlite's thread.
+        slow = asyncio.ensure_future(
+            wal.fetch_all(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                " WHERE i < 3000000) SELECT count(*) FROM n"
+            )
+        )
+        await asyncio.sleep(0.05)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        where.clear()
+        assert await wal.fetch_then("SELECT 5", (), then, quick=True) == ([(5,)], [(10,)])
+        assert where and where[0] != here  # waited its turn behind the running job
+    finally:
+        await wal.close()
+        await plain.close()

@@ -6,7 +6,7 @@ through :class:`Driver`, so a new backend plugs in without touching them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -92,3 +92,43 @@ class Driver(Protocol):
     def in_transaction(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+#: Makes the second query of a dependent pair from the first one's rows (None: no second).
+#: It may run on the driver's own thread: keep it quick, pure Python and thread-safe.
+FollowUp = Callable[[list[Row]], "tuple[str, Params] | None"]
+
+
+async def fetch_then(
+    db: Any, sql: str, params: Params, then: FollowUp, *, quick: bool = False
+) -> tuple[list[Row], list[Row]]:
+    """Run a query, then the query ``then`` makes of its rows; return both results.
+
+    A driver with its own ``fetch_then`` runs the pair in one round trip (the SQLite driver:
+    one hop to its thread instead of two, which on a small read costs more than the SQL);
+    any other runs the two ``fetch_all`` calls in turn. Nothing opens a transaction: like
+    two reads, the pair sees one snapshot only inside the caller's transaction. ``quick``:
+    the caller vouches that the pair is a few index seeks, which a driver may then run
+    without leaving the calling thread (see ``SqliteDriver.fetch_then``).
+    """
+    own = getattr(db, "fetch_then", None)
+    if own is not None:
+        first, second = await own(sql, params, then, quick=quick)
+        return first, second
+    first = await db.fetch_all(sql, params)
+    follow = then(first)
+    return first, ([] if follow is None else await db.fetch_all(*follow))
+
+
+class Statements:
+    """Wraps a :data:`FollowUp` to remember the statements of the pair, for monitors."""
+
+    def __init__(self, sql: str, then: FollowUp) -> None:
+        self.sql = [sql]
+        self._then = then
+
+    def __call__(self, rows: list[Row]) -> tuple[str, Params] | None:
+        follow = self._then(rows)
+        if follow is not None:
+            self.sql.append(follow[0])
+        return follow

@@ -6,16 +6,20 @@ import contextlib
 import functools
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiosqlite
 
 from edgedb_opt.drivers._dbapi import DbApiDriver, describe_error
 from edgedb_opt.drivers._probe import probe
-from edgedb_opt.drivers.base import Capabilities, Params, Row
+from edgedb_opt.drivers.base import Capabilities, FollowUp, Params, Row
 from edgedb_opt.errors import DriverError
+
+T = TypeVar("T")
 
 #: Pragmas the runtime layer sets on every connection it opens (see DESIGN.md: WAL, one writer,
 #: many readers). The migration engine does not force them: journal mode is a property of the
@@ -94,7 +98,11 @@ class SqliteDriver(DbApiDriver):
         mode = "ro" if read_only else "rwc"
         uri = f"file:{quote(str(p.absolute()))}?mode={mode}"
         try:
-            pending = aiosqlite.connect(uri, uri=True, isolation_level=None)
+            # check_same_thread off: fetch_then(quick=True) may use the connection from the
+            # loop's thread, never while a job of aiosqlite's thread holds it (see _busy).
+            pending = aiosqlite.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False
+            )
             # A leaked connection must not keep the interpreter from exiting: its worker thread
             # is a daemon (a crash at exit is what SQLite's journal is for).
             pending._thread.daemon = True
@@ -110,6 +118,8 @@ class SqliteDriver(DbApiDriver):
             await driver.fetch_all("SELECT count(*) FROM sqlite_master")
             for key, value in (pragmas or {}).items():
                 await driver.fetch_all(f"PRAGMA {key} = {value}")
+            ((journal,),) = await driver.fetch_all("PRAGMA journal_mode")
+            driver._wal = str(journal).lower() == "wal"
         except DriverError as exc:
             await driver.close()
             raise DriverError(f"cannot use {p} as a SQLite database: {exc}") from exc
@@ -119,6 +129,14 @@ class SqliteDriver(DbApiDriver):
         return driver
 
     _optimize_on_close = False
+    #: The file was in WAL mode when opened (set by open; journal mode belongs to the file).
+    _wal = False
+
+    def __init__(self, conn: Any, *, target: str, capabilities: Capabilities) -> None:
+        super().__init__(conn, target=target, capabilities=capabilities)
+        # Held by whoever uses the sqlite3 connection: a job on aiosqlite's thread, or a
+        # quick pair on the loop's thread.
+        self._busy = threading.Lock()
 
     def _abandon(self) -> None:
         # aiosqlite's worker is not a daemon thread: a connection leaked in a reference cycle
@@ -133,41 +151,86 @@ class SqliteDriver(DbApiDriver):
                 await self.execute("PRAGMA optimize")
         await super().close()
 
-    # One thread hop per statement instead of three (execute, fetchall, close): aiosqlite runs
-    # each call in its worker thread, and on hot paths the hops cost more than the SQL.
+    # One thread hop per call: aiosqlite's public calls would take up to three (execute,
+    # fetchall, close), and on hot paths the hops cost more than the SQL. Its _execute is the
+    # only way to run a function of ours in its thread.
+    async def _hop(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` on aiosqlite's thread, holding ``_busy`` while it runs."""
+
+        busy = self._busy  # not self: aiosqlite's thread keeps its last job alive, and a
+        # job holding the driver would keep a leaked driver from being collected (and warned)
+
+        def guarded(conn: sqlite3.Connection) -> T:
+            with busy:
+                return fn(conn)
+
+        try:
+            result: T = await self._conn._execute(guarded, self._conn._conn)
+        except sqlite3.Error as exc:
+            raise DriverError(describe_error(exc)) from exc
+        return result
+
+    async def _run(self, sql: str, params: Params) -> None:
+        await self._hop(lambda conn: conn.execute(sql, params).fetchall())
+
+    async def _rollback_quietly(self) -> None:
+        self._in_tx = False
+        # SQLite may already have rolled back by itself (e.g. after SQLITE_FULL).
+        with contextlib.suppress(DriverError):
+            await self._run("ROLLBACK", ())
+
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._use():
-            try:
-                rows = await self._conn.execute_fetchall(sql, params)
-            except sqlite3.Error as exc:
-                raise DriverError(describe_error(exc)) from exc
-            return [tuple(r) for r in rows]
+            return await self._hop(lambda conn: [tuple(r) for r in conn.execute(sql, params)])
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        async with self._use():
-            try:
-                # sqlite3 runs a statement to completion unless it returns rows; those (a
-                # PRAGMA, RETURNING) go through fetch_all so every row is stepped.
-                cur = await self._conn.execute(sql, params)
-            except sqlite3.Error as exc:
-                raise DriverError(describe_error(exc)) from exc
+        def run(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(sql, params)
+            # sqlite3 runs a statement to completion unless it returns rows; those (a PRAGMA,
+            # RETURNING) are stepped to the end here.
             if cur.description is not None:
-                try:
-                    await cur.fetchall()
-                except sqlite3.Error as exc:
-                    raise DriverError(describe_error(exc)) from exc
+                cur.fetchall()
             return int(cur.rowcount)
+
+        async with self._use():
+            return await self._hop(run)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         async with self._use():
-            try:
-                await self._conn.executemany(sql, rows)  # no cursor close: one hop
-            except sqlite3.Error as exc:
-                raise DriverError(describe_error(exc)) from exc
+            await self._hop(lambda conn: conn.executemany(sql, rows))
+
+    async def fetch_then(
+        self, sql: str, params: Params, then: FollowUp, *, quick: bool = False
+    ) -> tuple[list[Row], list[Row]]:
+        """A dependent pair of queries in one hop to the connection's thread (see
+        :func:`~edgedb_opt.drivers.base.fetch_then`); ``then`` runs on that thread.
+
+        ``quick`` (the caller vouches for a few index seeks): on a WAL file, outside a
+        transaction and with the connection idle, the pair runs right here on the event
+        loop's thread, which costs less than the hop (~70 us on a small VM) it saves. WAL
+        readers wait for no lock, so it cannot stall the loop on another writer. ``_busy``
+        makes sure no job of this connection still runs on aiosqlite's thread (one whose
+        caller was cancelled, say); when one does, the pair takes the hop.
+        """
+
+        def run(conn: sqlite3.Connection) -> tuple[list[Row], list[Row]]:
+            first = [tuple(r) for r in conn.execute(sql, params)]
+            follow = then(first)
+            if follow is None:
+                return first, []
+            return first, [tuple(r) for r in conn.execute(*follow)]
+
+        async with self._use():
+            if quick and self._wal and not self._in_tx and self._busy.acquire(blocking=False):
+                try:
+                    return run(self._conn._conn)
+                except sqlite3.Error as exc:
+                    raise DriverError(describe_error(exc)) from exc
+                finally:
+                    self._busy.release()
+            return await self._hop(run)
 
     async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
-        # aiosqlite has no public call for "run this function in your thread"; its _execute
-        # is that call, and one hop for the whole list is what makes a batch cheap.
         statements = list(statements)
 
         def run(conn: sqlite3.Connection) -> None:
@@ -175,7 +238,4 @@ class SqliteDriver(DbApiDriver):
                 conn.execute(sql, params).fetchall()
 
         async with self._use():
-            try:
-                await self._conn._execute(run, self._conn._conn)
-            except sqlite3.Error as exc:
-                raise DriverError(describe_error(exc)) from exc
+            await self._hop(run)
