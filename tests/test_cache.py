@@ -456,6 +456,10 @@ class CountingDriver:
         self.statements += 1
         return await self.inner.fetch_all(sql, params)
 
+    async def fetch_then(self, sql: str, params: Any, then: Any, *, quick: bool = False) -> Any:
+        self.statements += 1
+        return await self.inner.fetch_then(sql, params, then, quick=quick)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 

@@ -54,7 +54,7 @@ async def test_it_is_a_driver_that_the_study_flow_and_migrations_run_on(seeded_d
         assert isinstance(db, Driver)
         pack = load_pack("study")
         outcome = await Migrator(db, [pack]).apply()
-        assert [s.action for s in outcome] == ["applied"] * 9
+        assert [s.action for s in outcome] == ["applied"] * len(load_pack("study").steps)
         queries = StudyQueries(db, cache=db.cache, now=clock)
         user, exam = query(seeded_db, "SELECT user_id, exam_id FROM user_progress LIMIT 1")[0]
         before = await queries.user_progress(int(user), int(exam))
@@ -247,3 +247,21 @@ async def test_health_finds_an_fts_entry_with_no_question_behind_it(seeded_db: P
     async with await EdgeDatabase.connect(db=str(seeded_db), tune=False) as db:
         report = await health(db)
     assert {c.name for c in report.checks if c.level == "fail"} == {"fts_integrity"}
+
+
+async def test_fetch_then_reads_in_the_region_and_reports_both_statements(tmp_path: Path) -> None:
+    async with await EdgeDatabase.connect(db=str(tmp_path / "t.db")) as db:
+        await db.execute("CREATE TABLE t (v INTEGER NOT NULL)")
+        await db.execute("INSERT INTO t VALUES (1), (2), (3)")
+
+        def then(rows: list[tuple[object, ...]]) -> tuple[str, tuple[object, ...]]:
+            return "SELECT count(*) FROM t WHERE v >= ?", (rows[0][0],)
+
+        assert await db.fetch_then("SELECT max(v) - 1 FROM t", (), then) == ([(2,)], [(2,)])
+        stats = db.monitor.stats()
+        shapes = {s for s in stats if "count" in s.lower() or "max" in s.lower()}
+        assert len(shapes) == 2, stats.keys()  # one round trip, both statements reported
+        assert all(stats[s].count == 1 for s in shapes)
+        async with db.transaction():  # inside a transaction: the transaction's connection
+            await db.execute("INSERT INTO t VALUES (9)")
+            assert await db.fetch_then("SELECT max(v) FROM t", (), then) == ([(9,)], [(1,)])

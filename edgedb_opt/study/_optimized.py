@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right
+from collections.abc import Hashable
 from typing import Any
 
-from edgedb_opt.drivers.base import Row
+from edgedb_opt.drivers.base import Params, Row, fetch_then
+from edgedb_opt.errors import DriverError
 from edgedb_opt.study._baseline import (
     CANDIDATE_FILTER,
     HISTORY_TEMPLATE,
@@ -22,6 +24,7 @@ from edgedb_opt.study._baseline import (
     StudyDatabase,
     sample_picks,
 )
+from edgedb_opt.study._candidates import VERSION_TABLE, Candidates, Listed
 
 # Practice: the ids answered since the cutoff (a range of idx_user_answers_user_time) and
 # the candidate ids (index-only from idx_questions_speed_drill or, with an objective filter,
@@ -33,7 +36,19 @@ SELECT (SELECT group_concat(user_answers.question_id) FROM user_answers
         WHERE user_answers.user_id = ? AND user_answers.answered_at >= ?) AS recent,
        (SELECT group_concat(questions.id) FROM questions
         WHERE {CANDIDATE_FILTER}) AS candidates"""
-PRACTICE_SQL = _PRACTICE.format(objectives="")
+PRACTICE_PLAIN_SQL = _PRACTICE.format(objectives="")
+
+# Practice with the pack's bank version: the same two lists, except that the candidates are
+# listed only when the version differs from the one the caller kept its list at (the third
+# parameter; NULL lists them). CASE evaluates its ELSE subquery only when taken.
+_PRACTICE_VERSIONED = f"""
+SELECT (SELECT group_concat(user_answers.question_id) FROM user_answers
+        WHERE user_answers.user_id = ? AND user_answers.answered_at >= ?) AS recent,
+       (SELECT version FROM {VERSION_TABLE}) AS version,
+       CASE WHEN (SELECT version FROM {VERSION_TABLE}) = ? THEN NULL
+            ELSE (SELECT group_concat(questions.id) FROM questions WHERE {CANDIDATE_FILTER})
+       END AS candidates"""
+PRACTICE_SQL = _PRACTICE_VERSIONED.format(objectives="")
 
 # The picked rows by key, in pick order (json_each keeps the order of the array).
 QUESTION_ROWS_SQL = f"""
@@ -128,8 +143,13 @@ def _reorder(row: Row, extra: tuple[Any, ...]) -> Row:
     return (*row[:3], row[7], row[8], *row[3:7], *extra)
 
 
-async def study_questions(db: StudyDatabase, a: StudyArgs) -> list[Row]:
-    """Raw study rows, the same as ``_baseline.study_questions`` returns."""
+async def study_questions(
+    db: StudyDatabase, a: StudyArgs, candidates: Candidates | None = None
+) -> list[Row]:
+    """Raw study rows, the same as ``_baseline.study_questions`` returns.
+
+    ``candidates`` keeps the practice candidate lists between calls (see ``_candidates``).
+    """
     fmt = {"objectives": a.objectives_sql()}
     where = a.candidate_params()
     if a.mode == "review":
@@ -144,18 +164,91 @@ async def study_questions(db: StudyDatabase, a: StudyArgs) -> list[Row]:
     if a.mode == "speed_drill":
         rows = await db.fetch_all(_SPEED_DRILL.format(**fmt), [*probe, a.limit])
         return [_reorder(r, (None, None, None, None)) for r in rows]
-    ((recent, candidates),) = await db.fetch_all(
-        _PRACTICE.format(**fmt), [a.user_id, a.cutoff, *where]
-    )
-    ids: list[int] = sorted(json.loads(f"[{candidates}]")) if candidates else []
-    gone = _positions(ids, json.loads(f"[{recent}]") if recent else [])
-    picks = [
-        _kept(ids, gone, p) for p in sample_picks(range(len(ids) - len(gone)), a.limit, a.seed)
-    ]
-    if not picks:
-        return []
-    rows = await db.fetch_all(QUESTION_ROWS_SQL, (json.dumps(picks),))
-    return [_reorder(r, (None, None, None, None)) for r in rows]
+    return await _practice(db, a, candidates)
+
+
+def _ints(listed: str | None) -> list[int]:
+    """The integers of a ``group_concat`` (NULL when it had no rows)."""
+    return json.loads(f"[{listed}]") if listed else []
+
+
+class _Pick:
+    """The second half of the practice pair: from the lists to the picked rows' query.
+
+    It runs where the driver runs the pair (the SQLite driver's thread): the sampling is
+    Python, so the two statements and it cost one hop. ``retry`` is set when the kept list
+    it was told to reuse was replaced meanwhile (the caller then lists the candidates).
+    """
+
+    def __init__(
+        self, a: StudyArgs, memo: Candidates | None, key: Hashable, kept: int | None
+    ) -> None:
+        self.a, self.memo, self.key, self.kept = a, memo, key, kept
+        self.retry = False
+
+    def __call__(self, rows: list[Row]) -> tuple[str, Params] | None:
+        ((recent, *lists),) = rows
+        listed = self._candidates(lists)
+        if listed is None:
+            self.retry = True
+            return None
+        ids, position = listed
+        answered = _ints(recent)
+        # A kept list has an index of positions; a list made for one call is bisected.
+        if position:
+            gone = sorted({position[q] for q in answered if q in position})
+        else:
+            gone = _positions(ids, answered)
+        positions = sample_picks(range(len(ids) - len(gone)), self.a.limit, self.a.seed)
+        picks = [_kept(ids, gone, p) for p in positions]
+        return (QUESTION_ROWS_SQL, (json.dumps(picks),)) if picks else None
+
+    def _candidates(self, lists: list[Any]) -> Listed | None:
+        if self.memo is None:
+            return Listed(sorted(_ints(lists[0])), {})
+        version, listed = lists
+        if self.kept is not None and version == self.kept:
+            return self.memo.get(self.key, version)
+        return self.memo.put(self.key, version, sorted(_ints(listed)))
+
+
+async def _practice(db: StudyDatabase, a: StudyArgs, memo: Candidates | None) -> list[Row]:
+    """The practice pick: the user's recent answers and the candidate ids (or the bank's
+    version, when the kept list is current), then the picked rows, as one dependent pair."""
+    fmt = {"objectives": a.objectives_sql()}
+    where = a.candidate_params()
+    if memo is not None and memo.available is None:
+        memo.available = bool(
+            await db.fetch_all(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (VERSION_TABLE,)
+            )
+        )
+    if memo is None or not memo.available:
+        pick = _Pick(a, None, None, None)
+        _, rows = await fetch_then(db, _PRACTICE.format(**fmt), [a.user_id, a.cutoff, *where], pick)
+        return [_reorder(r, (None, None, None, None)) for r in rows]
+    key = (a.exam_id, a.objective_ids, a.difficulty)
+    # Second round (kept None lists the candidates): the kept list was replaced by another
+    # caller between reading its version and using it.
+    for kept in (memo.version(key), None):
+        pick = _Pick(a, memo, key, kept)
+        try:
+            # Quick when the kept list should be current: index seeks only, no listing.
+            _, rows = await fetch_then(
+                db,
+                _PRACTICE_VERSIONED.format(**fmt),
+                [a.user_id, a.cutoff, kept, *where],
+                pick,
+                quick=kept is not None,
+            )
+        except DriverError as exc:
+            if VERSION_TABLE not in str(exc):
+                raise
+            memo.available = False  # the pack step was rolled back while we ran
+            return await _practice(db, a, None)
+        if not pick.retry:
+            return [_reorder(r, (None, None, None, None)) for r in rows]
+    raise AssertionError("unreachable: the second round always lists the candidates")
 
 
 def _positions(ids: list[int], drop: list[int]) -> list[int]:

@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from edgedb_opt.errors import ConfigError
 from edgedb_opt.study import _baseline, _fts, _optimized
 from edgedb_opt.study._baseline import StudyDatabase
+from edgedb_opt.study._candidates import Candidates
 from edgedb_opt.study._fts import SEARCH_SQL, fts_query, search_words
 from edgedb_opt.study._optimized import (
     GROWTH_SQL,
@@ -199,6 +200,7 @@ class StudyQueries:
         self._cache = cache
         self._now = now or _utc_now
         self._fts: bool | None = None  # decided on the first search
+        self._candidates = Candidates()
 
     def _at(self, **delta: float) -> str:
         now = self._now()
@@ -268,6 +270,10 @@ class StudyQueries:
         optimized variant gets there without sorting candidate rows: it reads candidate
         ids from the covering partial index and the recently answered ids from the
         ``(user_id, answered_at)`` index, samples in Python, and reads only the picked rows.
+        With the study pack's ``bank_version`` step it keeps each filter's candidate ids
+        between calls and lists them again only after the bank changed (checked in the
+        same statement), so a pick costs about the same on any size of bank; keep one
+        ``StudyQueries`` per database rather than one per request to benefit.
         """
         limit = _positive("limit", limit)
         lo, hi = difficulty
@@ -286,7 +292,10 @@ class StudyQueries:
         )  # fmt: skip
 
         async def load() -> list[dict[str, Any]]:
-            rows = await self._impl.study_questions(self._db, args)
+            if self.variant == "optimized":
+                rows = await _optimized.study_questions(self._db, args, self._candidates)
+            else:
+                rows = await _baseline.study_questions(self._db, args)
             return [_baseline.question_dict(r) for r in rows]
 
         key = ("study_questions", user_id, exam_id, objectives, (lo, hi),
