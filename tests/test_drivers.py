@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgedb_opt.drivers import open_driver
-from edgedb_opt.drivers.base import Driver, fetch_then
+from edgedb_opt.drivers.base import Driver, fetch_quick, fetch_then
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.errors import DriverError
 from tests.turso_server import TursoServer
@@ -103,6 +103,10 @@ async def test_fetch_then_runs_the_query_made_of_the_first_rows(backend: Driver)
     with pytest.raises(ZeroDivisionError):
         await fetch_then(backend, "SELECT 1", (), lambda rows: (str(1 / 0), ()))
     assert await backend.fetch_all("SELECT count(*) FROM t") == [(3,)]  # still usable
+    assert await fetch_quick(backend, "SELECT v FROM t WHERE id > ? ORDER BY id", (1,)) == [
+        ("b",),
+        ("c",),
+    ]
 
 
 async def test_the_sqlite_driver_runs_the_pair_in_one_hop_to_its_thread(tmp_path: Path) -> None:
