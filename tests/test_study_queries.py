@@ -514,6 +514,32 @@ async def test_cache_wraps_reads(
     assert not any(k[0] == "session_progress" for k in cache.data)
 
 
+class OldCache:
+    """A cache written for the first protocol: get_or_load(key, loader, tags) only."""
+
+    def __init__(self) -> None:
+        self.tags: dict[Hashable, tuple[str, ...]] = {}
+
+    async def get_or_load(
+        self, key: Hashable, loader: Callable[[], Awaitable[Any]], tags: Iterable[str] = ()
+    ) -> Any:
+        self.tags[key] = tuple(tags)
+        return await loader()
+
+
+async def test_a_cache_of_the_first_protocol_gets_coarse_exact_tags(
+    pair: tuple[StudyQueries, StudyQueries], templates: tuple[Path, Path]
+) -> None:
+    user, exam = study_users(templates[0])[0]
+    cache = OldCache()
+    queries = StudyQueries(pair[0]._db, cache=cache, now=clock)
+    await queries.study_questions(user, exam)
+    await queries.leaderboard(exam)
+    pick = ("study_questions", "optimized", user, exam, None, (1, 5), 24, 20, "practice", None)
+    assert cache.tags[pick] == (f"user:{user}", f"bank:{exam}")
+    assert cache.tags[("leaderboard", "optimized", exam, 10)] == (f"exam:{exam}",)
+
+
 async def test_clock_may_be_aware(
     pair: tuple[StudyQueries, StudyQueries], templates: tuple[Path, Path]
 ) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable
@@ -121,6 +122,17 @@ def decode_cursor(cursor: str) -> Cursor:
     raise ConfigError(f"not an answer_history cursor: {cursor!r}")
 
 
+def _takes(function: Callable[..., Any], names: tuple[str, ...]) -> bool:
+    """Whether ``function`` accepts every keyword of ``names``."""
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return True
+    return all(name in params for name in names)
+
+
 def _seconds_or_none(name: str, value: object) -> float | None:
     if value is None:
         return None
@@ -166,7 +178,9 @@ class StudyQueries:
             ``board_ttl=None``, ``exam:<id>`` (leaderboards), ``account:<id>``. An answer
             writer invalidates ``user:``, ``answer:``, ``question:``, ``exam:`` and
             ``session:``, never ``bank:`` or ``board:``. Cached lists and dicts are shared,
-            treat them as read-only. ``session_progress`` writes and is never cached.
+            treat them as read-only. ``session_progress`` writes and is never cached. A
+            cache whose ``get_or_load`` takes no ``ttl``/``store_tags`` gets ``user:`` on
+            every pick and ``exam:`` on leaderboards (exact, coarser).
         pick_ttl: seconds an unseeded practice or speed-drill pick is kept (default 300:
             a user who reloads gets the same questions until they answer one of them,
             which drops the pick at once). None: the cache's own ttl.
@@ -198,6 +212,9 @@ class StudyQueries:
         self._db = db
         self.variant: Variant = variant
         self._cache = cache
+        # A cache written for the first protocol (get_or_load(key, loader, tags)) still
+        # works: picks and boards then keep their coarse, exact tags.
+        self._fine = cache is not None and _takes(cache.get_or_load, ("ttl", "store_tags"))
         self._now = now or _utc_now
         self._fts: bool | None = None  # decided on the first search
         self._candidates = Candidates()
@@ -303,7 +320,7 @@ class StudyQueries:
         # The pick depends on the bank and on this user's answers only, not on other users'
         # answers in the exam (which invalidate ``exam:``, the tag of cross-user figures).
         tags = (f"user:{user_id}", f"bank:{exam_id}")
-        if not _per_question(mode, seed):
+        if not (self._fine and _per_question(mode, seed)):
             return await self._cached(key, tags, load)
 
         def store_tags(rows: list[dict[str, Any]]) -> list[str]:
@@ -387,7 +404,7 @@ class StudyQueries:
             return [dict(zip(keys, r, strict=True)) for r in rows]
 
         key = ("leaderboard", exam_id, limit)
-        if self.board_ttl is None:
+        if self.board_ttl is None or not self._fine:
             return await self._cached(key, (f"exam:{exam_id}",), load)
         return await self._cached(key, (f"board:{exam_id}",), load, ttl=self.board_ttl)
 
