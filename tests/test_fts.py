@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.migrate import Migrator, load_pack
+from edgedb_opt.study import StudyQueries
+from edgedb_opt.study._fts import SEARCH_PLAIN_SQL, SEARCH_SQL
 from tests.conftest import apply_pack, master
 
 WORDS = st.sampled_from(
@@ -152,3 +154,42 @@ def test_rollback_leaves_no_fts_table_shadow_or_trigger(seeded_db: Path) -> None
     after = master(seeded_db)
     assert after == before
     assert not [r for r in after if r[1].startswith("questions_fts") or r[0] == "trigger"]
+
+
+def test_the_search_filter_index_changes_the_plan_not_the_results(seeded_db: Path) -> None:
+    """The search names idx_questions_search_filter; without the step it runs the plain
+    join. Both find the same rows, in the same order, for many words and every exam."""
+    asyncio.run(apply_pack(seeded_db))
+    conn = sqlite3.connect(seeded_db)
+    try:
+        exams = [int(r[0]) for r in conn.execute("SELECT id FROM exams ORDER BY id")]
+        plan = " ".join(
+            str(r[3])
+            for r in conn.execute("EXPLAIN QUERY PLAN " + SEARCH_SQL, ('"network"', 1, 20))
+        )
+        assert "idx_questions_search_filter" in plan, plan
+        found = 0
+        for word in ("network", "encryption", "policy", "latency", "route", "key"):
+            for exam in exams:
+                args = (f'"{word}"', exam, 50)
+                indexed = conn.execute(SEARCH_SQL, args).fetchall()
+                assert indexed == conn.execute(SEARCH_PLAIN_SQL, args).fetchall()
+                found += len(indexed)
+        assert found > 0
+    finally:
+        conn.close()
+
+    async def without_the_step() -> tuple[list[object], list[object]]:
+        db = await SqliteDriver.open(seeded_db)
+        try:
+            fresh = StudyQueries(db)
+            with_index = await fresh.search_questions(exams[0], "network policy")
+            await Migrator(db, [load_pack("study")]).rollback(step=["analyze_stats"])
+            await Migrator(db, [load_pack("study")]).rollback(step=["search_filter"])
+            plain = await StudyQueries(db).search_questions(exams[0], "network policy")
+            return with_index, plain
+        finally:
+            await db.close()
+
+    with_index, plain = asyncio.run(without_the_step())
+    assert with_index == plain

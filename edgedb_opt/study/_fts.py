@@ -94,28 +94,38 @@ async def search_like(db: StudyDatabase, exam_id: int, words: list[str], limit: 
 
 # Fixture search_questions: MATCH in the FTS index, bm25 weighing text over explanation
 # over reference, the exam and review filters on questions by key; ties by id.
-# The FTS index holds every exam, so each match of the query in any exam costs a lookup of
-# its question (about 1 us at 2M answers) and each match in the exam a bm25 (about 3 us):
-# fast for selective words, only a few times faster than LIKE for words found in
-# thousands of questions. An ephemeral IN-list of the exam's ids instead of the lookup
-# halves that case but adds ~2.5 ms to every selective one, so the fixture shape stays.
-SEARCH_SQL = """
+# The FTS index holds every exam, so each match of the query in any exam is checked against
+# its question: by the narrow idx_questions_search_filter (pack step search_filter), named
+# here because the planner would take the INTEGER PRIMARY KEY, a lookup in the wide table
+# (about 1.1 us per match against 0.3). Each match in the exam then costs a bm25 (about
+# 3 us): fast for selective words, several times faster than LIKE for words found in
+# thousands of questions. An ephemeral IN-list of the exam's ids instead of the check costs
+# ~2.5 ms more on every selective search, so the fixture shape stays.
+_SEARCH = """
 SELECT questions.id, questions.exam_id, questions.objective_id, questions.difficulty,
        questions.text, snippet(questions_fts, 0, '[', ']', '...', 12) AS snippet,
        bm25(questions_fts, 10.0, 3.0, 1.0) AS rank
 FROM questions_fts
-JOIN questions ON questions.id = questions_fts.rowid
+JOIN questions{indexed} ON questions.id = questions_fts.rowid
 WHERE questions_fts MATCH ?
   AND questions.exam_id = ?
   AND questions.is_active = 1
   AND questions.review_status = 'approved'
 ORDER BY rank, questions.id
 LIMIT ?"""
+#: The pack's index for the filter.
+SEARCH_FILTER_INDEX = "idx_questions_search_filter"
+SEARCH_SQL = _SEARCH.format(indexed=f" INDEXED BY {SEARCH_FILTER_INDEX}")
+#: The same search where the search_filter step is absent.
+SEARCH_PLAIN_SQL = _SEARCH.format(indexed="")
 
 
-async def search_fts(db: StudyDatabase, exam_id: int, match: str, limit: int) -> list[Row]:
+async def search_fts(
+    db: StudyDatabase, exam_id: int, match: str, limit: int, *, indexed: bool = True
+) -> list[Row]:
     """Best matches first: (id, exam_id, objective_id, difficulty, text, snippet, rank)."""
-    return await db.fetch_all(SEARCH_SQL, (match, exam_id, limit))
+    sql = SEARCH_SQL if indexed else SEARCH_PLAIN_SQL
+    return await db.fetch_all(sql, (match, exam_id, limit))
 
 
 async def fts_unavailable(db: StudyDatabase) -> str | None:
@@ -127,6 +137,14 @@ async def fts_unavailable(db: StudyDatabase) -> str | None:
     ):
         return "the questions_fts table is absent (study pack step questions_fts)"
     return None
+
+
+async def has_search_filter(db: StudyDatabase) -> bool:
+    """Whether the pack's search_filter index is there to be named."""
+    rows = await db.fetch_all(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (SEARCH_FILTER_INDEX,)
+    )
+    return bool(rows)
 
 
 def search_dicts(rows: list[Row]) -> list[dict[str, Any]]:

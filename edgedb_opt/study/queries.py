@@ -217,6 +217,7 @@ class StudyQueries:
         self._fine = cache is not None and _takes(cache.get_or_load, ("ttl", "store_tags"))
         self._now = now or _utc_now
         self._fts: bool | None = None  # decided on the first search
+        self._search_filter = False  # the pack's search_filter index, likewise
         self._candidates = Candidates()
 
     def _at(self, **delta: float) -> str:
@@ -435,7 +436,10 @@ class StudyQueries:
 
         async def load() -> list[dict[str, Any]]:
             if self.variant == "optimized" and await self._fts_ready():
-                rows = await _fts.search_fts(self._db, exam_id, fts_query(text) or "", limit)
+                match = fts_query(text) or ""
+                rows = await _fts.search_fts(
+                    self._db, exam_id, match, limit, indexed=bool(self._search_filter)
+                )
             else:
                 rows = await _fts.search_like(self._db, exam_id, words, limit)
             return _fts.search_dicts(rows)
@@ -448,6 +452,7 @@ class StudyQueries:
         if self._fts is None:
             reason = await _fts.fts_unavailable(self._db)
             self._fts = reason is None
+            self._search_filter = self._fts and await _fts.has_search_filter(self._db)
             if reason:
                 logger.warning("search_questions falls back to LIKE: %s", reason)
         return self._fts
