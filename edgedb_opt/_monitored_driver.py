@@ -81,17 +81,10 @@ class MonitoredDriver:
     async def fetch_then(
         self, sql: str, params: Params, then: FollowUp, *, quick: bool = False
     ) -> tuple[list[Row], list[Row]]:
-        """The pair in one round trip where the wrapped driver can (one observation of both)."""
+        """The pair in one round trip where the wrapped driver can (one observation of both:
+        ``seen.sql`` gains the second statement while the call runs)."""
         seen = Statements(sql, then)
-        timer = self.monitor.timer
-        start = timer()
-        try:
-            result = await fetch_then(self._driver, sql, params, seen, quick=quick)
-        except Exception as exc:
-            self.monitor.observe_batch(seen.sql, timer() - start, error=exc)
-            raise
-        self.monitor.observe_batch(seen.sql, timer() - start)
-        return result
+        return await self._timed(seen.sql, fetch_then(self._driver, sql, params, seen, quick=quick))
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self._timed([sql], self._driver.executemany(sql, rows))

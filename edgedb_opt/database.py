@@ -339,25 +339,12 @@ class EdgeDatabase:
     async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
         statements = list(statements)
         async with self._writer() as conn:
-            await self._timed_many(conn.execute_each(statements), statements)
+            await self._timed(conn.execute_each(statements), [sql for sql, _ in statements])
 
     async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
         statements = list(statements)
         async with self._writer() as conn:
-            return await self._timed_many(conn.batch(statements), statements)
-
-    async def _timed_many(self, work: Awaitable[T], statements: Sequence[tuple[str, Params]]) -> T:
-        started = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            return await work
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self.monitor.observe_batch(
-                [sql for sql, _ in statements], time.perf_counter() - started, error=error
-            )
+            return await self._timed(conn.batch(statements), [sql for sql, _ in statements])
 
     @asynccontextmanager
     async def transaction(self, mode: TransactionMode = "IMMEDIATE") -> AsyncIterator[None]:

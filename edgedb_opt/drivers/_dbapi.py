@@ -128,8 +128,8 @@ class DbApiDriver(DriverLifecycle):
     async def _rollback_quietly(self) -> None:
         self._in_tx = False
         # SQLite may already have rolled back by itself (e.g. after SQLITE_FULL).
-        with contextlib.suppress(*self._native_errors):
-            await self._conn.execute("ROLLBACK")
+        with contextlib.suppress(DriverError):
+            await self._run("ROLLBACK", ())
 
     async def close(self) -> None:
         if self._closed:

@@ -173,12 +173,6 @@ class SqliteDriver(DbApiDriver):
     async def _run(self, sql: str, params: Params) -> None:
         await self._hop(lambda conn: conn.execute(sql, params).fetchall())
 
-    async def _rollback_quietly(self) -> None:
-        self._in_tx = False
-        # SQLite may already have rolled back by itself (e.g. after SQLITE_FULL).
-        with contextlib.suppress(DriverError):
-            await self._run("ROLLBACK", ())
-
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._use():
             return await self._hop(lambda conn: [tuple(r) for r in conn.execute(sql, params)])
