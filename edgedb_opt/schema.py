@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from edgedb_opt._resources import base_sql
-from edgedb_opt.drivers.base import Driver
+from edgedb_opt.drivers.base import Driver, Params, Row
 from edgedb_opt.sqltext import split_statements
 
 #: The tables of the reference schema, in creation order.
@@ -27,6 +29,18 @@ async def existing_tables(db: Driver) -> set[str]:
     """Names of the tables the database already has."""
     rows = await db.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")
     return {str(r[0]) for r in rows}
+
+
+class _Reads(Protocol):
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+
+async def has_object(db: _Reads, kind: str, name: str) -> bool:
+    """Whether the schema holds a ``kind`` (table, index, trigger, view) named ``name``."""
+    rows = await db.fetch_all(
+        "SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?", (kind, name)
+    )
+    return bool(rows)
 
 
 async def init_schema(db: Driver) -> list[str]:

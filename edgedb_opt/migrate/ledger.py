@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from edgedb_opt.drivers.base import Driver
+from edgedb_opt.schema import has_object
 
 LEDGER = "_edgeopt_migrations"
 
@@ -46,10 +47,7 @@ class LedgerRow:
 
 
 async def ledger_exists(db: Driver) -> bool:
-    rows = await db.fetch_all(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (LEDGER,)
-    )
-    return bool(rows)
+    return await has_object(db, "table", LEDGER)
 
 
 async def read_ledger(db: Driver) -> dict[str, LedgerRow]:

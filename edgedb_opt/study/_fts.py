@@ -22,6 +22,7 @@ import re
 from typing import Any
 
 from edgedb_opt.drivers.base import Row
+from edgedb_opt.schema import has_object
 from edgedb_opt.study._baseline import StudyDatabase
 
 #: Letters and digits in any script; ``_`` is a separator for the unicode61 tokenizer too.
@@ -132,19 +133,9 @@ async def fts_unavailable(db: StudyDatabase) -> str | None:
     """Why the optimized search cannot use FTS5 on ``db``, or None when it can."""
     if not db.capabilities.fts5:
         return f"{getattr(db, 'name', 'this engine')} has no FTS5 module"
-    if not await db.fetch_all(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'questions_fts'"
-    ):
+    if not await has_object(db, "table", "questions_fts"):
         return "the questions_fts table is absent (study pack step questions_fts)"
     return None
-
-
-async def has_search_filter(db: StudyDatabase) -> bool:
-    """Whether the pack's search_filter index is there to be named."""
-    rows = await db.fetch_all(
-        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (SEARCH_FILTER_INDEX,)
-    )
-    return bool(rows)
 
 
 def search_dicts(rows: list[Row]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from edgedb_opt.drivers.base import Params, Row, fetch_quick, fetch_then
 from edgedb_opt.errors import DriverError
+from edgedb_opt.schema import has_object
 from edgedb_opt.study._baseline import (
     CANDIDATE_FILTER,
     HISTORY_TEMPLATE,
@@ -31,22 +32,22 @@ from edgedb_opt.study._candidates import VERSION_TABLE, Candidates, Listed
 # idx_questions_study_candidates), each as one string. The difference is taken in Python:
 # measured at 2M answers it beats a NOT EXISTS probe of (user_id, question_id, answered_at)
 # per candidate 2-5x, and one string crosses into Python far faster than 7,000 rows.
+_RECENT = """(SELECT group_concat(user_answers.question_id) FROM user_answers
+        WHERE user_answers.user_id = ? AND user_answers.answered_at >= ?) AS recent"""
+_CANDIDATES = f"(SELECT group_concat(questions.id) FROM questions WHERE {CANDIDATE_FILTER})"
 _PRACTICE = f"""
-SELECT (SELECT group_concat(user_answers.question_id) FROM user_answers
-        WHERE user_answers.user_id = ? AND user_answers.answered_at >= ?) AS recent,
-       (SELECT group_concat(questions.id) FROM questions
-        WHERE {CANDIDATE_FILTER}) AS candidates"""
+SELECT {_RECENT},
+       {_CANDIDATES} AS candidates"""
 PRACTICE_PLAIN_SQL = _PRACTICE.format(objectives="")
 
 # Practice with the pack's bank version: the same two lists, except that the candidates are
 # listed only when the version differs from the one the caller kept its list at (the third
 # parameter; NULL lists them). CASE evaluates its ELSE subquery only when taken.
 _PRACTICE_VERSIONED = f"""
-SELECT (SELECT group_concat(user_answers.question_id) FROM user_answers
-        WHERE user_answers.user_id = ? AND user_answers.answered_at >= ?) AS recent,
+SELECT {_RECENT},
        (SELECT version FROM {VERSION_TABLE}) AS version,
        CASE WHEN (SELECT version FROM {VERSION_TABLE}) = ? THEN NULL
-            ELSE (SELECT group_concat(questions.id) FROM questions WHERE {CANDIDATE_FILTER})
+            ELSE {_CANDIDATES}
        END AS candidates"""
 PRACTICE_SQL = _PRACTICE_VERSIONED.format(objectives="")
 
@@ -218,11 +219,7 @@ async def _practice(db: StudyDatabase, a: StudyArgs, memo: Candidates | None) ->
     fmt = {"objectives": a.objectives_sql()}
     where = a.candidate_params()
     if memo is not None and memo.available is None:
-        memo.available = bool(
-            await db.fetch_all(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (VERSION_TABLE,)
-            )
-        )
+        memo.available = await has_object(db, "table", VERSION_TABLE)
     if memo is None or not memo.available:
         pick = _Pick(a, None, None, None)
         _, rows = await fetch_then(db, _PRACTICE.format(**fmt), [a.user_id, a.cutoff, *where], pick)

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, Literal, Protocol, TypeVar
 
 from edgedb_opt.errors import ConfigError
+from edgedb_opt.schema import has_object
 from edgedb_opt.study import _baseline, _fts, _optimized
 from edgedb_opt.study._baseline import StudyDatabase
 from edgedb_opt.study._candidates import Candidates
@@ -452,7 +453,9 @@ class StudyQueries:
         if self._fts is None:
             reason = await _fts.fts_unavailable(self._db)
             self._fts = reason is None
-            self._search_filter = self._fts and await _fts.has_search_filter(self._db)
+            self._search_filter = self._fts and await has_object(
+                self._db, "index", _fts.SEARCH_FILTER_INDEX
+            )
             if reason:
                 logger.warning("search_questions falls back to LIKE: %s", reason)
         return self._fts
