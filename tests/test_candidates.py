@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,34 @@ def busiest(path: Path) -> tuple[int, int, int]:
     return int(str(user)), int(str(exam)), int(str(question))
 
 
+@dataclass
+class Study:
+    """A packed file, its busiest user, and both variants on one driver, already compared
+    once (so the optimized variant holds a kept list)."""
+
+    path: Path
+    db: SqliteDriver
+    user: int
+    exam: int
+    question: int
+    opt: StudyQueries
+    base: StudyQueries
+
+    async def same(self, opt: StudyQueries | None = None) -> None:
+        await same_picks(opt or self.opt, self.base, self.user, self.exam)
+
+
+@pytest.fixture
+async def study(packed: tuple[Path, SqliteDriver]) -> Study:
+    path, db = packed
+    user, exam, question = busiest(path)
+    opt = StudyQueries(db, now=now)
+    base = StudyQueries(db, variant="baseline", now=now)
+    warm = Study(path, db, user, exam, question, opt, base)
+    await warm.same()
+    return warm
+
+
 async def same_picks(opt: StudyQueries, base: StudyQueries, user: int, exam: int) -> None:
     for seed in (1, 2, 3):
         for difficulty in ((1, 5), (2, 4)):
@@ -87,43 +116,29 @@ EDITS: list[tuple[str, Callable[[int, int], tuple[str, tuple[object, ...]]]]] = 
 ]  # fmt: skip
 
 
-async def test_every_bank_edit_moves_the_version_and_the_pick_follows(
-    packed: tuple[Path, SqliteDriver],
-) -> None:
-    path, db = packed
-    user, exam, question = busiest(path)
-    opt = StudyQueries(db, now=now)
-    base = StudyQueries(db, variant="baseline", now=now)
-    await same_picks(opt, base, user, exam)
+async def test_every_bank_edit_moves_the_version_and_the_pick_follows(study: Study) -> None:
     for name, edit in EDITS:
-        before = version(path)
-        sql(path, *edit(exam, question))
-        assert version(path) != before, name
-        await same_picks(opt, base, user, exam)
+        before = version(study.path)
+        sql(study.path, *edit(study.exam, study.question))
+        assert version(study.path) != before, name
+        await study.same()
 
 
-async def test_answers_and_statistics_leave_the_version_alone(
-    packed: tuple[Path, SqliteDriver],
-) -> None:
-    path, db = packed
-    user, exam, question = busiest(path)
-    opt = StudyQueries(db, now=now)
-    base = StudyQueries(db, variant="baseline", now=now)
-    await same_picks(opt, base, user, exam)
-    before = version(path)
-    answer = Answer(user_id=user, question_id=question, selected_answer="A",
+async def test_answers_and_statistics_leave_the_version_alone(study: Study) -> None:
+    before = version(study.path)
+    answer = Answer(user_id=study.user, question_id=study.question, selected_answer="A",
                     is_correct=True, time_spent_seconds=9, client_answer_id="cand-1")  # fmt: skip
-    assert (await AnswerWriter(db, now=lambda: ANCHOR).record([answer])).inserted == 1
+    assert (await AnswerWriter(study.db, now=lambda: ANCHOR).record([answer])).inserted == 1
     sql(
-        path,
+        study.path,
         "UPDATE questions SET text = text || '?', total_attempts = 0 WHERE id = ?",
-        (question,),
+        (study.question,),
     )
-    assert version(path) == before
+    assert version(study.path) == before
     # The kept list is reused, and the user's new answer still takes the question out.
-    picks = await opt.study_questions(user, exam, limit=10_000)
-    assert question not in {r["id"] for r in picks}
-    await same_picks(opt, base, user, exam)
+    picks = await study.opt.study_questions(study.user, study.exam, limit=10_000)
+    assert study.question not in {r["id"] for r in picks}
+    await study.same()
 
 
 def test_the_kept_version_skips_listing_the_candidates(packed: tuple[Path, SqliteDriver]) -> None:
@@ -163,18 +178,10 @@ def test_the_kept_version_skips_listing_the_candidates(packed: tuple[Path, Sqlit
     assert kept_steps * 5 < listing_steps, (kept_steps, listing_steps)
 
 
-async def test_a_rolled_back_step_under_a_live_study_queries_falls_back(
-    packed: tuple[Path, SqliteDriver],
-) -> None:
-    path, db = packed
-    user, exam, question = busiest(path)
-    opt = StudyQueries(db, now=now)
-    base = StudyQueries(db, variant="baseline", now=now)
-    await same_picks(opt, base, user, exam)
-    await Migrator(db, [load_pack("study")]).rollback(step=["bank_version"])
-    assert not sql(path, "SELECT 1 FROM sqlite_master WHERE name = 'study_bank_version'")
-    sql(path, "UPDATE questions SET is_active = 0 WHERE id = ?", (question,))
-    await same_picks(opt, base, user, exam)
+async def test_a_rolled_back_step_under_a_live_study_queries_falls_back(study: Study) -> None:
+    await Migrator(study.db, [load_pack("study")]).rollback(step=["bank_version"])
+    assert not sql(study.path, "SELECT 1 FROM sqlite_master WHERE name = 'study_bank_version'")
+    sql(study.path, "UPDATE questions SET is_active = 0 WHERE id = ?", (study.question,))
+    await study.same()
     # A new StudyQueries on the file without the step never looks for the version again.
-    fresh = StudyQueries(db, now=now)
-    await same_picks(fresh, base, user, exam)
+    await study.same(StudyQueries(study.db, now=now))

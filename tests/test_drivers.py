@@ -13,6 +13,7 @@ from edgedb_opt.drivers import open_driver
 from edgedb_opt.drivers.base import Driver, fetch_quick, fetch_then
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.errors import DriverError
+from tests.conftest import eventually
 from tests.turso_server import TursoServer
 
 
@@ -154,7 +155,11 @@ async def test_a_quick_pair_stays_on_the_loop_only_when_that_is_safe(tmp_path: P
                 " WHERE i < 3000000) SELECT count(*) FROM n"
             )
         )
-        await asyncio.sleep(0.05)
+
+        async def running() -> bool:  # the job holds the connection on aiosqlite's thread
+            return wal._busy.locked()
+
+        await eventually(running)
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await slow
