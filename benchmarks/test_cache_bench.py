@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from benchmarks.conftest import SCALE
-from edgedb_opt.cache import QueryCache
 from edgedb_opt.drivers.sqlite_driver import RUNTIME_PRAGMAS, SqliteDriver
+from edgedb_opt.runtime.cache import QueryCache
 from edgedb_opt.study.queries import StudyQueries
 from tests.conftest import ANCHOR
 

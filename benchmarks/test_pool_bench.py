@@ -19,7 +19,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from edgedb_opt.pool import LocalPool
+from edgedb_opt.runtime.pool import LocalPool
 from edgedb_opt.study.queries import USER_PROGRESS_SQL
 
 REQUESTS = 200

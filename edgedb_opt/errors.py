@@ -2,14 +2,80 @@
 
 Every error a user can cause is an :class:`EdgeOptError`; the CLI turns each into a single
 line on stderr in one place. Native errors (sqlite3, turso, pydantic) are wrapped with
-``raise ... from`` so ``--verbose`` still shows their origin.
+``raise ... from`` so ``--verbose`` still shows their origin. The library speaks in its own
+terms (parameter names, not command-line flags); the CLI adds the flag hints when it prints.
+
+::
+
+    EdgeOptError
+    ├── ConfigError            settings, arguments or options that cannot work
+    ├── DriverError            the database could not be opened, or a statement failed
+    │   ├── UnavailableError   could not be reached: another region may serve
+    │   └── PoolTimeout        no connection free within the pool's timeout
+    ├── PackError              a pack or step file is malformed (names file and line)
+    ├── MigrationError         a step could not be applied or rolled back
+    │   └── ChecksumDriftError a step's file changed after it was applied
+    ├── RewriteError           SQL given to the rewriter could not be parsed
+    ├── WorkloadError          a workload file given to the advisor is malformed
+    └── CacheError             the query cache was misused or a loader failed
+
+>>> issubclass(PoolTimeout, DriverError), issubclass(ChecksumDriftError, MigrationError)
+(True, True)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What a caller can change to get past an error: ``param`` (the Python parameter's name)
+    given ``value``, or turned on when ``value`` is None.
+
+    ``action`` says how: ``"include"`` (add ``value`` to the list ``param``), ``"set"``, or
+    ``"raise"`` (a larger number). :meth:`text` says it in the library's words; the CLI says
+    it with flags instead.
+
+    >>> Hint("steps", "a", "include").text(), Hint("force").text()
+    ("include 'a' in steps", 'pass force=True')
+    """
+
+    param: str
+    value: str | None = None
+    action: str = "set"
+
+    def text(self) -> str:
+        if self.action == "include":
+            return f"include {self.value!r} in {self.param}"
+        if self.action == "raise":
+            return f"raise {self.param}"
+        return f"pass {self.param}={self.value if self.value is not None else True!r}"
+
 
 class EdgeOptError(Exception):
-    """Root of every error edgeopt raises on purpose."""
+    """Root of every error edgeopt raises on purpose.
+
+    Args:
+        message: what is wrong. When ``param`` is given, the message starts with that
+            parameter's name, so a shell can put its own name for it (a flag) there.
+        param: the Python parameter the error is about, if one.
+        hint: what to change, appended to the message in parentheses.
+
+    >>> str(EdgeOptError("step 'b' needs 'a'", hint=Hint("steps", "a", "include")))
+    "step 'b' needs 'a' (include 'a' in steps)"
+    """
+
+    def __init__(
+        self, message: str = "", *, param: str | None = None, hint: Hint | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint.text()})" if self.hint else self.message
 
 
 class ConfigError(EdgeOptError):
@@ -58,8 +124,11 @@ class WorkloadError(EdgeOptError):
     """A workload file given to the advisor is malformed; names the statement and line."""
 
 
-class PoolTimeout(EdgeOptError):
-    """A pool could not hand out a connection within its timeout."""
+class PoolTimeout(DriverError):
+    """A pool could not hand out a connection within its timeout.
+
+    A :class:`DriverError`: the statement did not run, as when the database refuses it.
+    """
 
 
 class CacheError(EdgeOptError):

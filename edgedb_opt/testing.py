@@ -6,7 +6,7 @@ so its tasks see the block, while an async fixture's setup and teardown may run 
 different contexts::
 
     import pytest
-    from edgedb_opt.monitor import Monitor, MonitoredDriver
+    from edgedb_opt.runtime.monitor import Monitor, MonitoredDriver
     from edgedb_opt.testing import forbid_n_plus_one
 
     @pytest.fixture
@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from edgedb_opt.monitor import Monitor
+from edgedb_opt.runtime.monitor import Monitor
 
 __all__ = ["forbid_n_plus_one"]
 

@@ -203,7 +203,7 @@ def test_the_budget_caps_the_proposed_bytes(items: Path) -> None:
     )
     assert advise(items, workload).indexes
     assert advise(items, workload, budget_mb=0.001).indexes == []
-    with pytest.raises(ConfigError, match="--budget-mb must be positive, not 0"):
+    with pytest.raises(ConfigError, match="budget_mb must be positive, not 0"):
         advise(items, workload, budget_mb=0)
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from edgedb_opt.cache import CacheStats, QueryCache
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.errors import CacheError, ConfigError
+from edgedb_opt.runtime.cache import CacheStats, QueryCache
 from edgedb_opt.study.models import Answer
 from edgedb_opt.study.queries import StudyQueries
 from edgedb_opt.study.writer import AnswerWriter

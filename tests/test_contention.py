@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from edgedb_opt.database import EdgeDatabase
+from edgedb_opt.runtime.database import EdgeDatabase
 from edgedb_opt.study.queries import StudyQueries
 from edgedb_opt.study.writer import AnswerWriter
 from tests.conftest import REPO, apply_pack, query

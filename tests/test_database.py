@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from edgedb_opt.database import EdgeDatabase
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import DriverError
-from edgedb_opt.health import health
 from edgedb_opt.migrate import Migrator
 from edgedb_opt.migrate.pack import load_pack
-from edgedb_opt.monitor import NPlusOneWarning
-from edgedb_opt.regions import load_settings
+from edgedb_opt.runtime.database import EdgeDatabase
+from edgedb_opt.runtime.health import health
+from edgedb_opt.runtime.monitor import NPlusOneWarning
+from edgedb_opt.runtime.regions import load_settings
 from edgedb_opt.study import AnswerWriter, StudyQueries
 from tests.conftest import ANCHOR, apply_pack, query
 
@@ -217,7 +217,7 @@ async def test_closed_database_refuses_work_and_close_is_idempotent(tmp_path: Pa
 def test_a_leaked_database_warns_and_the_process_still_exits(tmp_path: Path) -> None:
     script = (
         "import asyncio, sys\n"
-        "from edgedb_opt.database import EdgeDatabase\n"
+        "from edgedb_opt.runtime.database import EdgeDatabase\n"
         "async def main():\n"
         "    db = await EdgeDatabase.connect(db=sys.argv[1])\n"
         "    await db.execute('CREATE TABLE t (v)')\n"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edgedb_opt.database import EdgeDatabase
-from edgedb_opt.regions import load_settings
+from edgedb_opt.runtime.database import EdgeDatabase
+from edgedb_opt.runtime.regions import load_settings
 from tests.conftest import eventually
 from tests.turso_server import TursoServer, require_tursodb
 

@@ -13,21 +13,43 @@ from edgedb_opt.drivers import open_driver
 from edgedb_opt.drivers.base import Driver, fetch_quick, fetch_then
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.errors import DriverError
+from edgedb_opt.rewrite.cache import RewritingDriver
+from edgedb_opt.runtime.database import EdgeDatabase
+from edgedb_opt.runtime.monitor import Monitor, MonitoredDriver
 from tests.conftest import eventually
 from tests.turso_server import TursoServer
 
+#: Backends that are a driver wrapped by another layer; each must keep the same contract.
+WRAPPED = ("monitored", "rewriting", "edgedb", "request_view")
 
-@pytest.fixture(params=["sqlite", "turso", "replica", "libsql"])
+
+async def _wrapped(kind: str, path: Path) -> tuple[Driver, Driver | None]:
+    """(the driver under test, what owns its connections when that is not the driver)."""
+    if kind == "monitored":
+        return MonitoredDriver(await open_driver(str(path)), Monitor()), None
+    if kind == "rewriting":
+        return await RewritingDriver.wrap(await open_driver(str(path))), None
+    db = await EdgeDatabase.connect(db=str(path), readers=2)
+    if kind == "edgedb":
+        return db, None
+    return db.for_request({"CF-IPCountry": "US"}), db
+
+
+@pytest.fixture(params=["sqlite", "turso", "replica", "libsql", *WRAPPED])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Driver]:
     url = str(tmp_path / "c.db") if request.param == "sqlite" else f"turso:{tmp_path / 'c.db'}"
     server: TursoServer | None = None
+    owner: Driver | None = None
     if request.param == "replica":  # a replica of a real tursodb server, synced as it runs
         server = request.getfixturevalue("turso_server")
         url = server.url
     if request.param == "libsql":  # libsql-client's own file: mode, forced on a plain path
         url = str(tmp_path / "c.db")
     driver = "libsql" if request.param == "libsql" else None
-    db = await open_driver(url, replica=tmp_path / "replica.db", driver=driver)
+    if request.param in WRAPPED:
+        db, owner = await _wrapped(request.param, tmp_path / "c.db")
+    else:
+        db = await open_driver(url, replica=tmp_path / "replica.db", driver=driver)
     await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
     yield db
     if server is not None and not getattr(db, "closed", True):
@@ -35,6 +57,10 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await db.close()  # pushes what is still local
         assert server.pipeline("SELECT id, v FROM t ORDER BY id") == local
     await db.close()
+    if owner is not None:
+        assert not owner.closed  # type: ignore[attr-defined]  # a view leaves its pools open
+        assert await owner.fetch_all("SELECT count(*) FROM t") != []
+        await owner.close()
 
 
 async def test_execute_counts_and_fetch_all(backend: Driver) -> None:

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.errors import ConfigError, DriverError
-from edgedb_opt.monitor import (
+from edgedb_opt.runtime.monitor import (
     OTHER,
     Alert,
     Monitor,
@@ -384,7 +384,7 @@ def test_documented_fixture_fails_an_async_test(tmp_path: Path) -> None:
             """
             import asyncio
             import pytest
-            from edgedb_opt.monitor import Monitor
+            from edgedb_opt.runtime.monitor import Monitor
             from edgedb_opt.testing import forbid_n_plus_one
 
             @pytest.fixture

@@ -40,7 +40,7 @@ def test_installed_wheel_finds_its_schema(wheel: Path, tmp_path: Path) -> None:
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     code = (
-        "import edgedb_opt, edgedb_opt._resources as r, edgedb_opt.migrate as m;"
+        "import edgedb_opt, edgedb_opt.schema as r, edgedb_opt.migrate as m;"
         "print(edgedb_opt.__file__); print(r.schema_dir()); print(len(m.load_pack('study').steps))"
     )
     proc = subprocess.run(

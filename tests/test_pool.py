@@ -16,7 +16,7 @@ import pytest
 from edgedb_opt.drivers import open_driver
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import ConfigError, DriverError, PoolTimeout
-from edgedb_opt.pool import EndpointPool, LocalPool, Percentiles
+from edgedb_opt.runtime.pool import EndpointPool, LocalPool, Percentiles
 from tests.conftest import FakeTimer
 
 
@@ -162,7 +162,7 @@ def test_a_process_using_the_pool_exits_promptly_and_cleanly(tmp_path: Path) -> 
         f"""
         import asyncio, warnings
         warnings.simplefilter("error", ResourceWarning)
-        from edgedb_opt.pool import LocalPool
+        from edgedb_opt.runtime.pool import LocalPool
 
         async def main():
             async with await LocalPool.open({str(tmp_path / "x.db")!r}, readers=3) as pool:

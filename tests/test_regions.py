@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from edgedb_opt.errors import ConfigError
-from edgedb_opt.regions import (
+from edgedb_opt.runtime.regions import (
     RegionRouter,
     RegionSettings,
     Settings,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from edgedb_opt.database import EdgeDatabase
 from edgedb_opt.errors import EdgeOptError
-from edgedb_opt.health import health
-from edgedb_opt.regions import load_settings
+from edgedb_opt.runtime.database import EdgeDatabase
+from edgedb_opt.runtime.health import health
+from edgedb_opt.runtime.regions import load_settings
 from tests.conftest import edgeopt
 from tests.turso_server import free_port
 

@@ -36,6 +36,7 @@ from edgedb_opt.schema import init_schema
 from edgedb_opt.study import queries as Q
 from edgedb_opt.study._fts import search_words
 from edgedb_opt.study.queries import StudyQueries
+from edgedb_opt.study.statements import HOT_STATEMENTS
 from tests.conftest import ANCHOR, apply_pack
 
 MODES = ("practice", "weak_areas", "speed_drill", "review")
@@ -384,10 +385,12 @@ def test_optimized_statement_uses_the_pack(
         assert "AUTOMATIC" not in plan, f"the streak must stream, not be indexed:\n{plan}"
 
 
-def test_every_sql_constant_is_explained() -> None:
+def test_every_sql_constant_and_hot_statement_is_explained() -> None:
     constants = {n for n in Q.__all__ if n.endswith("_SQL")}
-    explained = {sql for _, sql, _, _ in PLANS}
-    assert {getattr(Q, n) for n in constants} <= explained
+    explained = {name: sql for name, sql, _, _ in PLANS}
+    assert {getattr(Q, n) for n in constants} <= set(explained.values())
+    for name, sql in HOT_STATEMENTS.items():
+        assert explained.get(name) == sql, f"hot statement {name} has no plan test"
 
 
 # --- statement counts ---------------------------------------------------------------------

@@ -192,7 +192,7 @@ def advise(
         WorkloadError: a statement does not parse or SQLite cannot prepare it.
     """
     if budget_mb is not None and not budget_mb > 0:
-        raise ConfigError(f"--budget-mb must be positive, not {budget_mb}")
+        raise ConfigError(f"budget_mb must be positive, not {budget_mb}", param="budget_mb")
     budget = int(budget_mb * 1024 * 1024) if budget_mb is not None else None
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         _say(progress, "copying the database to a scratch file")

@@ -30,11 +30,11 @@ def emit_pack(advice: Advice, directory: str | Path) -> list[Path]:
     """
     folder = Path(directory)
     if folder.exists() and (not folder.is_dir() or any(folder.glob("*.sql"))):
-        raise ConfigError(f"--emit-pack {folder}: exists and is not an empty pack folder")
+        raise ConfigError(f"pack folder {folder}: exists and is not an empty pack folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"--emit-pack {folder}: cannot create it: {exc}") from exc
+        raise ConfigError(f"pack folder {folder}: cannot create it: {exc}") from exc
     texts = {s.index: s.sql for s in advice.statements}
     files: list[Path] = []
     for n, idx in enumerate(advice.indexes, 1):

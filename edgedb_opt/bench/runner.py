@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgedb_opt._stats import percentile
 from edgedb_opt.bench.operations import OPERATIONS, Call, Operation, Side, Sides
 from edgedb_opt.bench.picks import Picks
-from edgedb_opt.database import EdgeDatabase
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
+from edgedb_opt.runtime.database import EdgeDatabase
+from edgedb_opt.runtime.stats import percentile
 from edgedb_opt.study.baseline_writer import BaselineAnswerWriter
 from edgedb_opt.study.queries import StudyQueries
 from edgedb_opt.study.writer import AnswerWriter

@@ -10,16 +10,17 @@ from __future__ import annotations
 import os
 from urllib.parse import unquote, urlsplit
 
+from edgedb_opt.drivers._lifecycle import Opening
 from edgedb_opt.drivers.base import Capabilities, Driver
 from edgedb_opt.errors import ConfigError
 
-__all__ = ["DRIVER_NAMES", "Capabilities", "Driver", "open_driver", "parse_target"]
+__all__ = ["DRIVER_NAMES", "Capabilities", "Driver", "Opening", "open_driver", "parse_target"]
 
 _REMOTE = ("http", "https", "libsql", "ws", "wss")
 
 
 def parse_target(url: str) -> tuple[str, str]:
-    """Split a ``--db`` value into (driver name, path or URL).
+    """Split a database target (the CLI's ``--db``) into (driver name, path or URL).
 
     >>> parse_target("app.db")
     ('sqlite', 'app.db')
@@ -30,25 +31,28 @@ def parse_target(url: str) -> tuple[str, str]:
     """
     text = url.strip()
     if not text:
-        raise ConfigError("--db is empty: give a file path or a database URL")
+        raise ConfigError("db is empty: give a file path or a database URL", param="db")
     scheme = text.split(":", 1)[0].lower() if ":" in text else ""
     if scheme == "turso":
         path = text.split(":", 1)[1]
         if not path:
-            raise ConfigError(f"--db {url!r}: turso: needs a file path, as in turso:app.db")
+            raise ConfigError(
+                f"db {url!r}: turso: needs a file path, as in turso:app.db", param="db"
+            )
         return "turso", path
     if scheme == "file":
         parts = urlsplit(text)
         path = unquote(parts.path or parts.netloc)
         if not path:
-            raise ConfigError(f"--db {url!r}: file: needs a path, as in file:app.db")
+            raise ConfigError(f"db {url!r}: file: needs a path, as in file:app.db", param="db")
         return "sqlite", path
     if scheme in _REMOTE:
         return "remote", text
     if len(scheme) > 1 and "://" in text:
         raise ConfigError(
-            f"--db {url!r}: unknown URL scheme {scheme!r} "
-            "(use a path, file:, turso:, http(s)://, libsql:// or ws(s)://)"
+            f"db {url!r}: unknown URL scheme {scheme!r} "
+            "(use a path, file:, turso:, http(s)://, libsql:// or ws(s)://)",
+            param="db",
         )
     return "sqlite", text
 
@@ -57,7 +61,7 @@ def parse_target(url: str) -> tuple[str, str]:
 DRIVER_NAMES = ("sqlite", "turso", "replica", "libsql")
 
 
-async def open_driver(
+def open_driver(
     url: str,
     *,
     read_only: bool = False,
@@ -67,13 +71,17 @@ async def open_driver(
     replica: str | os.PathLike[str] | None = None,
     auth_token: str | None = None,
     sync_interval: float | None = 1.0,
-) -> Driver:
+) -> Opening[Driver]:
     """Open the backend ``url`` names (see :func:`parse_target`), or the one ``driver`` forces.
+
+    ``await open_driver(...)`` gives the driver; ``async with open_driver(...) as db`` also
+    closes it on the way out (or ``async with await ...``, as drivers are context managers).
 
     ``http(s)://`` and ``libsql://`` URLs open an embedded replica (a local file at
     ``replica`` that syncs with the server); ``ws(s)://`` URLs the libsql-client adapter.
     ``driver="libsql"`` with a path uses libsql-client's own ``file:`` mode.
     ``sync_interval`` is the replica's background sync period (None: sync only on demand).
+    Bad arguments raise ``ConfigError`` at once, before anything is awaited.
     """
     kind, where = parse_target(url)
     if driver is not None and driver not in DRIVER_NAMES:
@@ -82,11 +90,38 @@ async def open_driver(
         scheme = where.split(":", 1)[0].lower()
         kind = driver or ("libsql" if scheme in ("ws", "wss") else "replica")
         if kind in ("sqlite", "turso"):
-            raise ConfigError(f"--db {url!r}: the {kind} driver opens local files, not URLs")
+            raise ConfigError(
+                f"db {url!r}: the {kind} driver opens local files, not URLs", param="db"
+            )
     elif driver is not None:
         kind = driver
         if kind == "replica":
-            raise ConfigError(f"--db {url!r}: an embedded replica needs the server's URL")
+            raise ConfigError(f"db {url!r}: an embedded replica needs the server's URL", param="db")
+    return Opening(
+        lambda: _open(
+            kind,
+            where,
+            read_only=read_only,
+            must_exist=must_exist,
+            busy_timeout_ms=busy_timeout_ms,
+            replica=replica,
+            auth_token=auth_token,
+            sync_interval=sync_interval,
+        )
+    )
+
+
+async def _open(
+    kind: str,
+    where: str,
+    *,
+    read_only: bool,
+    must_exist: bool,
+    busy_timeout_ms: int,
+    replica: str | os.PathLike[str] | None,
+    auth_token: str | None,
+    sync_interval: float | None,
+) -> Driver:
     if kind == "turso":
         from edgedb_opt.drivers.turso_driver import TursoDriver
 

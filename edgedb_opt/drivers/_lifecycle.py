@@ -1,13 +1,54 @@
-"""What every driver shares about its lifetime: what it is connected to, closing, and a
-``ResourceWarning`` when it is collected open (as aiosqlite does)."""
+"""What every driver shares about its lifetime: what it is connected to, closing, a
+``ResourceWarning`` when it is collected open, and an opening that can be awaited or entered
+(both as aiosqlite does)."""
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from edgedb_opt.drivers.base import Capabilities
 from edgedb_opt.errors import DriverError
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+
+
+class Opening(Generic[C]):
+    """Something being opened: ``await`` it for the object, or ``async with`` it to close the
+    object on the way out. Opens at most once.
+
+    >>> import asyncio
+    >>> from edgedb_opt.drivers import open_driver
+    >>> async def both() -> tuple[list[Any], list[Any]]:
+    ...     async with open_driver(":memory:") as a:
+    ...         first = await a.fetch_all("SELECT 1")
+    ...     async with await open_driver(":memory:") as b:
+    ...         return first, await b.fetch_all("SELECT 2")
+    >>> asyncio.run(both())
+    ([(1,)], [(2,)])
+    """
+
+    def __init__(self, open_: Callable[[], Coroutine[Any, Any, C]]) -> None:
+        self._open = open_
+        self._opened: C | None = None
+
+    def __await__(self) -> Generator[Any, None, C]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> C:
+        self._opened = await self._open()
+        return self._opened
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._opened is not None:
+            opened, self._opened = self._opened, None
+            await opened.close()
 
 
 class DriverLifecycle:
@@ -43,7 +84,7 @@ class DriverLifecycle:
     async def close(self) -> None:
         raise NotImplementedError
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -1,7 +1,10 @@
-"""The small async surface every database backend offers.
+"""The small async surface every database backend offers, and its optional features.
 
 Everything above the drivers (migration engine, pools, study queries) talks to a database only
-through :class:`Driver`, so a new backend plugs in without touching them.
+through :class:`Driver`, so a new backend plugs in without touching them. A feature only some
+backends have is a runtime-checkable protocol of its own (:class:`SupportsFetchThen`,
+:class:`SupportsSync`): callers test ``isinstance(db, SupportsSync)`` instead of probing
+attribute names.
 """
 
 from __future__ import annotations
@@ -99,8 +102,57 @@ class Driver(Protocol):
 FollowUp = Callable[[list[Row]], "tuple[str, Params] | None"]
 
 
+class Reader(Protocol):
+    """The part of a :class:`Driver` a read needs."""
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+
+@runtime_checkable
+class SupportsFetchThen(Protocol):
+    """A driver that runs a dependent pair of queries in one round trip (see :func:`fetch_then`)."""
+
+    async def fetch_then(
+        self, sql: str, params: Params, then: FollowUp, *, quick: bool = False
+    ) -> tuple[list[Row], list[Row]]: ...
+
+
+class SyncState(Protocol):
+    """What a syncing replica reports of its last sync (``SyncStats`` has more)."""
+
+    @property
+    def last_error(self) -> str | None: ...
+
+    @property
+    def lag_seconds(self) -> float | None: ...
+
+
+@runtime_checkable
+class SupportsSync(Protocol):
+    """A local replica of a server: it pulls the server's changes and pushes its own."""
+
+    def sync_stats(self) -> SyncState: ...
+
+    async def pull(self) -> bool: ...
+
+    async def push(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsClosed(Protocol):
+    """A driver that tells whether it was closed."""
+
+    @property
+    def closed(self) -> bool: ...
+
+
+def sync_error(db: object) -> str | None:
+    """The last sync failure of a replica (None: not a replica, or its last sync worked)."""
+    return db.sync_stats().last_error if isinstance(db, SupportsSync) else None
+
+
 async def fetch_then(
-    db: Any, sql: str, params: Params, then: FollowUp, *, quick: bool = False
+    db: Reader, sql: str, params: Params, then: FollowUp, *, quick: bool = False
 ) -> tuple[list[Row], list[Row]]:
     """Run a query, then the query ``then`` makes of its rows; return both results.
 
@@ -111,10 +163,8 @@ async def fetch_then(
     the caller vouches that the pair is a few index seeks, which a driver may then run
     without leaving the calling thread (see ``SqliteDriver.fetch_then``).
     """
-    own = getattr(db, "fetch_then", None)
-    if own is not None:
-        first, second = await own(sql, params, then, quick=quick)
-        return first, second
+    if isinstance(db, SupportsFetchThen):
+        return await db.fetch_then(sql, params, then, quick=quick)
     first = await db.fetch_all(sql, params)
     follow = then(first)
     return first, ([] if follow is None else await db.fetch_all(*follow))
@@ -124,7 +174,7 @@ def _no_follow_up(rows: list[Row]) -> None:
     return None
 
 
-async def fetch_quick(db: Any, sql: str, params: Params = ()) -> list[Row]:
+async def fetch_quick(db: Reader, sql: str, params: Params = ()) -> list[Row]:
     """One query the caller vouches is a few index seeks: ``fetch_then`` with ``quick`` and
     no second query, so a driver may run it without leaving the calling thread."""
     rows, _ = await fetch_then(db, sql, params, _no_follow_up, quick=True)

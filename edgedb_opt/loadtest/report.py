@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgedb_opt._stats import percentile
 from edgedb_opt.loadtest.scenarios import OPERATIONS, READ_OPERATIONS, Thresholds
+from edgedb_opt.runtime.stats import percentile
 
 __all__ = [
     "CSV_COLUMNS",

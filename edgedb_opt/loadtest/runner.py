@@ -20,12 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgedb_opt.database import EdgeDatabase
 from edgedb_opt.errors import ConfigError
 from edgedb_opt.loadtest.report import Recorder
 from edgedb_opt.loadtest.scenarios import DEFAULT_MIX, DEFAULT_THINK_MS, OPERATIONS, SCENARIOS
 from edgedb_opt.loadtest.target import LoadTarget
 from edgedb_opt.loadtest.workload import Operations, load_cast, weighted_picker
+from edgedb_opt.runtime.database import EdgeDatabase
 from edgedb_opt.study import AnswerWriter, StudyQueries
 
 __all__ = ["LoadOptions", "run_load"]
@@ -78,7 +78,7 @@ def _clock(start: dt.datetime | None) -> Callable[[], dt.datetime]:
 async def _query_only(db: EdgeDatabase, on: bool) -> None:
     for pool in db.pools.values():
         if pool.stats().kind != "local":
-            raise ConfigError("--read-only needs a local SQLite file as --db")
+            raise ConfigError("read_only needs a local SQLite file as db", param="read_only")
         async with pool.writer() as conn:
             await conn.execute(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
 
@@ -95,7 +95,9 @@ async def run_load(target: LoadTarget, options: LoadOptions) -> dict[str, Any]:
             f"unknown scenario {options.scenario!r}; choose one of {', '.join(SCENARIOS)}"
         )
     if not options.duration > 0 or not options.think_ms >= 0 or not options.grace >= 0:
-        raise ConfigError("--duration must be above 0, --think and the grace 0 or more")
+        raise ConfigError(
+            "duration must be above 0, think_ms and grace 0 or more", param="duration"
+        )
     scenario = SCENARIOS[options.scenario]
     if options.users is not None:
         scenario = scenario.with_users(options.users)

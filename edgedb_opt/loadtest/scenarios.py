@@ -104,7 +104,7 @@ class Scenario:
     def with_users(self, users: int) -> Scenario:
         """The same scenario with ``users`` at the peak (a spike scales its shape)."""
         if users < 1:
-            raise ConfigError(f"--users must be at least 1, not {users}")
+            raise ConfigError(f"users must be at least 1, not {users}", param="users")
         if self.shape is None:
             return Scenario(self.name, users, self.min_seconds)
         peak, shape = self.users, self.shape
@@ -134,7 +134,7 @@ def parse_mix(text: str | None) -> dict[str, float]:
     >>> parse_mix("leaderboard=x")
     Traceback (most recent call last):
     ...
-    edgedb_opt.errors.ConfigError: --mix: weight of leaderboard must be a number >= 0, not 'x'
+    edgedb_opt.errors.ConfigError: mix: weight of leaderboard must be a number >= 0, not 'x'
     """
     if not text:
         return dict(DEFAULT_MIX)
@@ -143,19 +143,22 @@ def parse_mix(text: str | None) -> dict[str, float]:
         name, sep, value = (p.strip() for p in part.partition("="))
         if not sep or name not in weights:
             raise ConfigError(
-                f"--mix: expected name=weight with a name among {', '.join(OPERATIONS)}, "
-                f"not {part.strip()!r}"
+                f"mix: expected name=weight with a name among {', '.join(OPERATIONS)}, "
+                f"not {part.strip()!r}",
+                param="mix",
             )
         try:
             weight = float(value)
         except ValueError:
             weight = -1.0
         if not weight >= 0 or weight == float("inf"):
-            raise ConfigError(f"--mix: weight of {name} must be a number >= 0, not {value!r}")
+            raise ConfigError(
+                f"mix: weight of {name} must be a number >= 0, not {value!r}", param="mix"
+            )
         weights[name] = weight
     total = sum(weights.values())
     if total <= 0:
-        raise ConfigError("--mix: at least one weight must be above 0")
+        raise ConfigError("mix: at least one weight must be above 0", param="mix")
     return {k: v / total for k, v in weights.items()}
 
 
@@ -175,18 +178,22 @@ def parse_fail_if(items: tuple[str, ...] | list[str]) -> Thresholds:
     >>> parse_fail_if(["p99=3"])
     Traceback (most recent call last):
     ...
-    edgedb_opt.errors.ConfigError: --fail-if: expected error_rate=X or p95_ms=Y, not 'p99=3'
+    edgedb_opt.errors.ConfigError: fail_if: expected error_rate=X or p95_ms=Y, not 'p99=3'
     """
     found: dict[str, float] = {}
     for item in items:
         name, sep, value = (p.strip() for p in item.partition("="))
         if not sep or name not in ("error_rate", "p95_ms"):
-            raise ConfigError(f"--fail-if: expected error_rate=X or p95_ms=Y, not {item!r}")
+            raise ConfigError(
+                f"fail_if: expected error_rate=X or p95_ms=Y, not {item!r}", param="fail_if"
+            )
         try:
             limit = float(value)
         except ValueError:
             limit = -1.0
         if not 0 <= limit < float("inf"):
-            raise ConfigError(f"--fail-if: {name} must be a number >= 0, not {value!r}")
+            raise ConfigError(
+                f"fail_if: {name} must be a number >= 0, not {value!r}", param="fail_if"
+            )
         found[name] = limit
     return Thresholds(**found)

@@ -36,8 +36,8 @@ def check_loopback(db: str) -> str:
     >>> check_loopback("https://db.example.com")
     Traceback (most recent call last):
     ...
-    edgedb_opt.errors.ConfigError: loadtest runs against this machine only: --db host \
-'db.example.com' is not 127.0.0.1, localhost or ::1
+    edgedb_opt.errors.ConfigError: db host 'db.example.com' is not 127.0.0.1, localhost or ::1: \
+loadtest runs against this machine only
     """
     kind, _ = parse_target(db)
     if kind != "remote" and "://" not in db:
@@ -49,8 +49,9 @@ def check_loopback(db: str) -> str:
         local = host.lower() in _LOOPBACK_NAMES
     if not local:
         raise ConfigError(
-            f"loadtest runs against this machine only: --db host {host!r} is not "
-            "127.0.0.1, localhost or ::1"
+            f"db host {host!r} is not 127.0.0.1, localhost or ::1: "
+            "loadtest runs against this machine only",
+            param="db",
         )
     return db
 

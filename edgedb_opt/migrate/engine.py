@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from edgedb_opt.drivers.base import Driver
-from edgedb_opt.errors import ChecksumDriftError, DriverError, MigrationError
+from edgedb_opt.errors import ChecksumDriftError, DriverError, Hint, MigrationError
 from edgedb_opt.migrate import ledger
 from edgedb_opt.migrate.pack import Pack, Step
 from edgedb_opt.sqltext import Statement, split_statements
@@ -202,8 +202,8 @@ class Migrator:
             for req in s.requires:
                 if req not in rows and req not in named and step:
                     raise MigrationError(
-                        f"step {s.id!r} requires {req!r}, which is not applied; "
-                        f"apply it first or add --step {req}"
+                        f"step {s.id!r} requires {req!r}, which is not applied; apply it first",
+                        hint=Hint("step", req, "include"),
                     )
         if dry_run:
             return self._dry_run(selected, rows)
@@ -249,7 +249,9 @@ class Migrator:
                 else:
                     result = await self._run_up(step, rows, t0)
         except DriverError as exc:
-            raise MigrationError(f"step {step.id!r} could not start: {_locked_hint(exc)}") from exc
+            raise MigrationError(
+                f"step {step.id!r} could not start: {_locked(exc)}", hint=_locked_hint(exc)
+            ) from exc
         self._on_event(("done", step.id, result))
         return result
 
@@ -314,7 +316,8 @@ class Migrator:
             if file_step is not None and file_step.checksum != row.checksum and not force:
                 raise ChecksumDriftError(
                     f"step {row.id!r} changed since it was applied ({file_step.path}); "
-                    "refusing to roll back (use --force to undo with the recorded down SQL)"
+                    "refusing to roll back; force undoes it with the recorded down SQL",
+                    hint=Hint("force"),
                 )
         if dry_run:
             return [
@@ -352,8 +355,9 @@ class Migrator:
                     continue
                 if row.id in dep.requires:
                     raise MigrationError(
-                        f"cannot roll back {row.id!r}: applied step {other.id!r} requires it "
-                        f"(roll back {other.id!r} first, or add --step {other.id})"
+                        f"cannot roll back {row.id!r}: applied step {other.id!r} requires it; "
+                        f"roll back {other.id!r} first",
+                        hint=Hint("step", other.id, "include"),
                     )
         return targets
 
@@ -376,7 +380,7 @@ class Migrator:
                     result = await self._run_down(row, t0)
         except DriverError as exc:
             raise MigrationError(
-                f"rollback of {step_id!r} could not start: {_locked_hint(exc)}"
+                f"rollback of {step_id!r} could not start: {_locked(exc)}", hint=_locked_hint(exc)
             ) from exc
         self._on_event(("done", step_id, result))
         return result
@@ -418,8 +422,15 @@ def _ledger_step(row: ledger.LedgerRow) -> Step:
     )
 
 
-def _locked_hint(exc: DriverError) -> str:
+def _is_locked(exc: DriverError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _locked(exc: DriverError) -> str:
     text = str(exc)
-    if "locked" in text or "busy" in text:
-        return f"{text} (another process holds the write lock; raise --lock-timeout to wait longer)"
-    return text
+    return f"{text}; another process holds the write lock" if _is_locked(exc) else text
+
+
+def _locked_hint(exc: DriverError) -> Hint | None:
+    """Waiting longer for the lock is the driver's busy timeout (``open_driver``)."""
+    return Hint("busy_timeout_ms", action="raise") if _is_locked(exc) else None

@@ -20,9 +20,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgedb_opt._resources import packs_dir
 from edgedb_opt.drivers.base import Capabilities
 from edgedb_opt.errors import PackError
+from edgedb_opt.schema import packs_dir
 from edgedb_opt.sqltext import Statement, split_statements
 
 _HEADER = re.compile(r"^--\s*edgeopt:step\b(?P<rest>.*)$")

@@ -8,15 +8,13 @@ parameters are not part of the text, so one entry serves every call of a stateme
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
 
 from edgedb_opt import rewrite as _rewrite
-from edgedb_opt.drivers.base import Capabilities, Driver, Params, Row, TransactionMode
+from edgedb_opt.drivers.base import Driver, Params, Row
+from edgedb_opt.drivers.wrapper import DriverWrapper
 from edgedb_opt.errors import RewriteError
 from edgedb_opt.rewrite.base import RewriteResult, RewriteRule
 from edgedb_opt.rewrite.schema import Schema, read_schema
@@ -94,12 +92,13 @@ class RewriteCache:
         self._entries.clear()
 
 
-class RewritingDriver:
+class RewritingDriver(DriverWrapper):
     """Any :class:`Driver`, plus ``rewrite=True`` on ``execute`` and ``fetch_all``.
 
     With ``rewrite=True`` the statement runs as rewritten by the cache; without it, it runs as
-    given. Everything else is delegated unchanged. A statement the rewriter cannot parse (SQLite
-    accepts some syntax sqlglot does not) runs as given, with one warning in the log.
+    given. Everything else is delegated unchanged (:class:`DriverWrapper`). A statement the
+    rewriter cannot parse (SQLite accepts some syntax sqlglot does not) runs as given, with one
+    warning in the log.
 
     Args:
         db: the driver to wrap; the wrapper closes it on :meth:`close`.
@@ -107,7 +106,7 @@ class RewritingDriver:
     """
 
     def __init__(self, db: Driver, cache: RewriteCache) -> None:
-        self._db = db
+        super().__init__(db)
         self.cache = cache
 
     @classmethod
@@ -118,7 +117,7 @@ class RewritingDriver:
     async def refresh_schema(self) -> None:
         """Read the schema again (after a migration) and drop every cached rewrite."""
         self.cache = RewriteCache(
-            await read_schema(self._db), maxsize=int(self.cache.stats().maxsize)
+            await read_schema(self.inner), maxsize=int(self.cache.stats().maxsize)
         )
 
     def rewritten(self, sql: str) -> str:
@@ -131,58 +130,10 @@ class RewritingDriver:
                 log.warning("running statement unrewritten: %s", exc)
             return sql
 
-    @property
-    def inner(self) -> Driver:
-        """The wrapped driver."""
-        return self._db
-
-    @property
-    def name(self) -> str:
-        return self._db.name
-
-    @property
-    def target(self) -> str:
-        return self._db.target
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._db.capabilities
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._db.in_transaction
-
     async def execute(self, sql: str, params: Params = (), *, rewrite: bool = False) -> int:
         """Run one statement (rewritten first when ``rewrite``); return rows changed."""
-        return await self._db.execute(self.rewritten(sql) if rewrite else sql, params)
+        return await self.inner.execute(self.rewritten(sql) if rewrite else sql, params)
 
     async def fetch_all(self, sql: str, params: Params = (), *, rewrite: bool = False) -> list[Row]:
         """Run one query (rewritten first when ``rewrite``); return every row."""
-        return await self._db.fetch_all(self.rewritten(sql) if rewrite else sql, params)
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._db.executemany(sql, rows)
-
-    async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
-        await self._db.execute_each(statements)
-
-    async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
-        return await self._db.batch(statements)
-
-    def transaction(self, mode: TransactionMode = "IMMEDIATE") -> AbstractAsyncContextManager[None]:
-        return self._db.transaction(mode)
-
-    async def close(self) -> None:
-        await self._db.close()
-
-    async def __aenter__(self) -> RewritingDriver:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-if TYPE_CHECKING:
-    # mypy proves the wrapper still satisfies the protocol whenever either side changes.
-    def _is_driver(d: RewritingDriver) -> Driver:
-        return d
+        return await self.inner.fetch_all(self.rewritten(sql) if rewrite else sql, params)

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, Literal, Protocol, TypeVar
 
+from edgedb_opt.drivers.base import Row
 from edgedb_opt.errors import ConfigError
 from edgedb_opt.schema import has_object
 from edgedb_opt.study import _baseline, _fts, _optimized
@@ -84,6 +85,24 @@ UPDATE study_sessions
 SET answered_count = ?, correct_count = ?, accuracy = ?, avg_time_seconds = ?,
     objective_scores = ?
 WHERE id = ?"""
+
+
+class _Flow(Protocol):
+    """The reads both variants implement the same way (modules ``_optimized``, ``_baseline``)."""
+
+    async def session_groups(self, db: StudyDatabase, session_id: int) -> list[Row]: ...
+
+    async def user_progress(
+        self, db: StudyDatabase, user_id: int, exam_id: int, week_start: str
+    ) -> tuple[Row | None, int, int]: ...
+
+    async def leaderboard(
+        self, db: StudyDatabase, exam_id: int, limit: int, week_start: str
+    ) -> list[Row]: ...
+
+    async def growth(
+        self, db: StudyDatabase, account_id: int, first: str, end: str
+    ) -> list[Row]: ...
 
 
 class Cache(Protocol):
@@ -168,8 +187,8 @@ class StudyQueries:
         variant: ``"optimized"`` (needs the study pack for its speed, not for its results)
             or ``"baseline"``.
         cache: None, or an object with ``async get_or_load(key, loader, tags=(), ttl=None,
-            store_tags=None)`` (:class:`~edgedb_opt.cache.QueryCache`). Reads are then cached
-            under ``(operation, variant, *arguments)`` with the tags they depend on:
+            store_tags=None)`` (:class:`~edgedb_opt.runtime.cache.QueryCache`). Reads are
+            then cached under ``(operation, variant, *arguments)`` with the tags they depend on:
             ``user:<id>`` (that user's answers: progress, history, seeded and ranked
             picks), ``answer:<user>:<question>`` (an unseeded practice or speed-drill pick
             depends only on whether its user answers one of its questions: another answer
@@ -242,7 +261,7 @@ class StudyQueries:
         return result
 
     @property
-    def _impl(self) -> Any:
+    def _impl(self) -> _Flow:
         return _optimized if self.variant == "optimized" else _baseline
 
     async def study_questions(

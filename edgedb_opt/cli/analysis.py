@@ -8,21 +8,20 @@ from typing import Any
 
 import click
 
-from edgedb_opt._cli_common import (
+from edgedb_opt.cli.common import (
     db_option,
     json_option,
-    main,
     replica_option_value,
     root_option,
     run,
 )
-from edgedb_opt._cli_common import emit_json as _emit_json
-from edgedb_opt._cli_common import with_db as _with_db
+from edgedb_opt.cli.common import emit_json as _emit_json
+from edgedb_opt.cli.common import with_db as _with_db
 from edgedb_opt.drivers import parse_target
 from edgedb_opt.errors import ConfigError
 
 
-@main.command()
+@click.command()
 @click.argument("sql")
 @db_option
 @json_option
@@ -35,8 +34,8 @@ def rewrite(sql: str, db: str, as_json: bool) -> None:
 
     Example: edgeopt rewrite "SELECT id FROM exams WHERE id NOT IN (SELECT exam_id FROM questions)"
     """
-    from edgedb_opt._resources import base_sql
     from edgedb_opt.rewrite import Schema, optimize, read_schema
+    from edgedb_opt.schema import base_sql
 
     text = sys.stdin.read() if sql == "-" else sql
     ctx = click.get_current_context()
@@ -56,7 +55,7 @@ def rewrite(sql: str, db: str, as_json: bool) -> None:
         click.echo(f"-- refused {refusal.rule}: {refusal.reason}")
 
 
-@main.command()
+@click.command()
 @db_option
 @json_option
 @click.option(
@@ -74,10 +73,10 @@ def health(db: str, as_json: bool, config: str | None, prometheus: bool) -> None
 
     Example: edgeopt health --db app.db --json
     """
-    from edgedb_opt.database import EdgeDatabase
-    from edgedb_opt.health import health as check_health
-    from edgedb_opt.health import prometheus_text
-    from edgedb_opt.regions import load_settings
+    from edgedb_opt.runtime.database import EdgeDatabase
+    from edgedb_opt.runtime.health import health as check_health
+    from edgedb_opt.runtime.health import prometheus_text
+    from edgedb_opt.runtime.regions import load_settings
 
     source = click.get_current_context().get_parameter_source("db")
     overrides: dict[str, Any] = {}
@@ -113,7 +112,7 @@ def health(db: str, as_json: bool, config: str | None, prometheus: bool) -> None
         sys.exit(2)
 
 
-@main.command()
+@click.command()
 @click.option(
     "--workload",
     required=True,

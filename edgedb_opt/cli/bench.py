@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from edgedb_opt._cli_common import emit_json, json_option, main
-from edgedb_opt._progress import ProgressBar
 from edgedb_opt.bench.chart import check_chart_support, write_chart
 from edgedb_opt.bench.demo import DEMO_RUNS, run_demo
 from edgedb_opt.bench.report import BenchReport, load_saved, regressions, table_lines, write_csv
 from edgedb_opt.bench.run import parse_scales, run_bench
+from edgedb_opt.cli.common import emit_json, json_option
+from edgedb_opt.cli.progress import ProgressBar
 from edgedb_opt.errors import ConfigError
 
 __all__ = ["bench", "demo"]
@@ -26,7 +26,7 @@ def _echo_table(report: BenchReport) -> None:
         click.echo(line)
 
 
-@main.command()
+@click.command()
 @click.option(
     "--db",
     "source",
@@ -138,7 +138,7 @@ def bench(
             sys.exit(REGRESSION_EXIT)
 
 
-@main.command()
+@click.command()
 @click.option(
     "--db",
     "path",

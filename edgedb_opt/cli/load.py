@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from edgedb_opt._cli_common import emit_json, json_option, main, run
+from edgedb_opt.cli.common import emit_json, json_option, run
 from edgedb_opt.loadtest import (
     SCENARIOS,
     LoadOptions,
@@ -21,7 +21,7 @@ from edgedb_opt.loadtest import (
 )
 
 
-@main.command()
+@click.command()
 @click.option(
     "--scenario",
     type=click.Choice(list(SCENARIOS)),

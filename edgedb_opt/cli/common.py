@@ -1,7 +1,7 @@
 """What every ``edgeopt`` command shares: the click group, one-line errors, shared options.
 
-Command modules (``cli``, ``_cli_analysis``) register on :data:`main`; this module imports
-none of them, so dependencies point one way.
+The group itself lives in :mod:`edgedb_opt.cli`, which adds each command module's commands;
+this module imports none of them, so dependencies point one way.
 """
 
 from __future__ import annotations
@@ -30,9 +30,46 @@ class EdgeoptGroup(click.Group):
         except EdgeOptError as exc:
             if _verbose(ctx):
                 raise
-            message = " ".join(str(exc).split())
-            click.echo(f"edgeopt: error: {message}", err=True)
+            click.echo(f"edgeopt: error: {cli_message(exc)}", err=True)
             ctx.exit(1)
+
+
+#: Library parameter names whose flag is not ``--`` + the name with dashes.
+_FLAGS = {"busy_timeout_ms": "--lock-timeout", "think_ms": "--think"}
+
+
+def flag(param: str) -> str:
+    """The command-line flag of a library parameter.
+
+    >>> flag("budget_mb"), flag("busy_timeout_ms")
+    ('--budget-mb', '--lock-timeout')
+    """
+    return _FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def cli_message(exc: EdgeOptError) -> str:
+    """One line for ``exc`` in the shell's terms: the parameter it names and the hint it
+    carries said as flags.
+
+    >>> from edgedb_opt.errors import ConfigError, Hint, MigrationError
+    >>> cli_message(ConfigError("db '': empty", param="db"))
+    "--db '': empty"
+    >>> cli_message(MigrationError("b needs a", hint=Hint("step", "a", "include")))
+    'b needs a (add --step a)'
+    """
+    message = exc.message if isinstance(exc.message, str) else str(exc)
+    if exc.param and message.startswith(exc.param):
+        message = flag(exc.param) + message[len(exc.param) :]
+    hint = exc.hint
+    if hint is not None:
+        if hint.action == "include":
+            said = f"add {flag(hint.param)} {hint.value}"
+        elif hint.action == "raise":
+            said = f"raise {flag(hint.param)} to wait longer"
+        else:
+            said = f"use {flag(hint.param)}" + (f" {hint.value}" if hint.value else "")
+        message = f"{message} ({said})"
+    return " ".join(message.split())
 
 
 def _verbose(ctx: click.Context) -> bool:
@@ -40,7 +77,7 @@ def _verbose(ctx: click.Context) -> bool:
     return bool(obj and obj.get("verbose"))
 
 
-def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+def set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
     if value:
         root = ctx.find_root()
         root.obj = {**(root.obj or {}), "verbose": True}
@@ -124,7 +161,7 @@ def db_option(func: F) -> F:
         is_flag=True,
         expose_value=False,
         is_eager=True,
-        callback=_set_verbose,
+        callback=set_verbose,
         help="Show tracebacks on errors.",
     )(func)
 
@@ -180,20 +217,3 @@ async def with_db(url: str, body: Callable[[Driver], Awaitable[T]], **open_kw: A
 
 def emit_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
-
-
-@click.group(cls=EdgeoptGroup)
-@click.option(
-    "--verbose",
-    is_flag=True,
-    expose_value=False,
-    is_eager=True,
-    callback=_set_verbose,
-    help="Show tracebacks on errors.",
-)
-@click.version_option(package_name="edgeopt")
-def main() -> None:
-    """edgeopt: fast, safely changeable SQLite / libSQL / Turso databases for edge handlers.
-
-    Example: edgeopt init && edgeopt seed --scale small && edgeopt apply && edgeopt status
-    """

@@ -1,6 +1,6 @@
-"""Study activity for :mod:`edgedb_opt.datagen`: who studies when, and what they answer.
+"""Study activity for :mod:`edgedb_opt.datagen.seed`: who studies when, and what they answer.
 
-:class:`_Study` is the base of the seeding run (``datagen._Seeder``). It plans the sessions,
+:class:`_Study` is the base of the seeding run (``datagen.seed._Seeder``). It plans the sessions,
 test attempts and loose answers as time-ordered blocks, turns one block into its answer rows
 (and its session or test row), and derives the question stats and ``user_progress`` from the
 answers. The user, question and window attributes it reads are set by the seeder.
@@ -15,10 +15,8 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
-from edgedb_opt._datagen_text import pick
-
-if TYPE_CHECKING:
-    from edgedb_opt.datagen import Scale
+from edgedb_opt.datagen.scales import Scale
+from edgedb_opt.datagen.text import pick
 
 _Row = tuple[Any, ...]
 #: start, kind, user_id, exam_id, planned questions, answered, status, mode, id within its kind
@@ -53,7 +51,7 @@ def _score(answered: int, correct: int) -> dict[str, float]:
 
 
 class _Study:
-    """Planning, answering and aggregating study blocks; ``datagen._Seeder`` is the subclass."""
+    """Planning, answering and aggregating study blocks (subclassed by ``seed._Seeder``)."""
 
     # Set by the seeder: the run, the answer window (seconds since ``base``), users, questions.
     sc: Scale

@@ -1,10 +1,15 @@
 """`EdgeDatabase`: what an edge handler imports, and itself a :class:`Driver`.
 
-It composes the runtime layer: one pool per region (:mod:`edgedb_opt.pool`), the region
-router (:mod:`edgedb_opt.regions`: reads to the local region, writes to the primary,
-failover to the next-nearest healthy region), the query cache (:mod:`edgedb_opt.cache`) and
-statement monitoring (:mod:`edgedb_opt.monitor`). Because it offers the ``Driver`` surface,
+It composes the runtime layer: one pool per region (:mod:`edgedb_opt.runtime.pool`), the region
+router (:mod:`edgedb_opt.runtime.regions`: reads to the local region, writes to the primary,
+failover to the next-nearest healthy region), the query cache (:mod:`edgedb_opt.runtime.cache`) and
+statement monitoring (:mod:`edgedb_opt.runtime.monitor`). Because it offers the ``Driver`` surface,
 ``StudyQueries``, ``AnswerWriter`` and ``Migrator`` run on it unchanged.
+
+Lifetimes, as aiosqlite's: ``EdgeDatabase.connect(...)`` can be awaited or entered directly
+(``async with EdgeDatabase.connect(settings) as db``); :meth:`EdgeDatabase.for_request`
+returns a :class:`RequestView` that reads in the request's region and shares every pool, but
+whose ``close()`` closes only the view.
 
 Consistency (read-your-writes): a task that wrote reads from the primary region for
 ``read_your_writes_s`` seconds afterwards (the context, so the tasks it starts too), so a
@@ -20,12 +25,12 @@ import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from edgedb_opt.cache import QueryCache
 from edgedb_opt.drivers import open_driver, parse_target
+from edgedb_opt.drivers._lifecycle import Opening
 from edgedb_opt.drivers.base import (
     Capabilities,
     Driver,
@@ -33,14 +38,18 @@ from edgedb_opt.drivers.base import (
     Params,
     Row,
     Statements,
+    SupportsSync,
     TransactionMode,
     fetch_then,
+    sync_error,
 )
 from edgedb_opt.drivers.sqlite_driver import RUNTIME_PRAGMAS
 from edgedb_opt.errors import DriverError, PoolTimeout, UnavailableError
-from edgedb_opt.monitor import Monitor
-from edgedb_opt.pool import EndpointPool, LocalPool, Pool
-from edgedb_opt.regions import (
+from edgedb_opt.rewrite.cache import RewritingDriver
+from edgedb_opt.runtime.cache import QueryCache
+from edgedb_opt.runtime.monitor import Monitor
+from edgedb_opt.runtime.pool import EndpointPool, LocalPool, Pool
+from edgedb_opt.runtime.regions import (
     RegionRouter,
     RegionSettings,
     Settings,
@@ -48,9 +57,8 @@ from edgedb_opt.regions import (
     local_region,
     region_for_request,
 )
-from edgedb_opt.rewrite.cache import RewritingDriver
 
-__all__ = ["EdgeDatabase", "RegionHealth"]
+__all__ = ["EdgeDatabase", "RegionHealth", "RequestView"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,8 +114,7 @@ async def _open_pool(
 def _check_synced(conn: Driver) -> None:
     """Refuse a replica whose last sync failed: its server is unreachable, so its data may
     be stale; the read goes to the next region until a background sync succeeds again."""
-    stats = getattr(conn, "sync_stats", None)
-    error = getattr(stats(), "last_error", None) if callable(stats) else None
+    error = sync_error(conn)
     if error:
         raise UnavailableError(f"{conn.target} cannot sync: {error}")
 
@@ -115,8 +122,8 @@ def _check_synced(conn: Driver) -> None:
 class EdgeDatabase:
     """Pools per region behind one ``Driver``; see the module docstring.
 
-    Open with :meth:`connect` (or ``async with await EdgeDatabase.connect(...)``); a view
-    bound to the region of one request comes from :meth:`for_request`.
+    Open with :meth:`connect` (``async with EdgeDatabase.connect(...) as db``, or ``await``
+    it); a view bound to the region of one request comes from :meth:`for_request`.
     """
 
     name = "edgeopt"
@@ -142,10 +149,10 @@ class EdgeDatabase:
         self._primary = router.write_region()
         self._rewriter: RewritingDriver | None = None  # built on the first rewrite=True
         self._health_task: asyncio.Task[None] | None = None
-        self._closed = [False]  # shared with the views from for_request()
+        self._closed = False
 
     @classmethod
-    async def connect(
+    def connect(
         cls,
         settings: Settings | None = None,
         *,
@@ -153,8 +160,8 @@ class EdgeDatabase:
         must_exist: bool = False,
         tune: bool = True,
         **overrides: Any,
-    ) -> EdgeDatabase:
-        """Open a pool for every configured region.
+    ) -> Opening[Self]:
+        """Open a pool for every configured region; await the result or enter it.
 
         Args:
             settings: the settings; by default read from ``EDGEOPT_*`` variables, with
@@ -164,9 +171,32 @@ class EdgeDatabase:
             must_exist: refuse to create a missing database file.
             tune: set the runtime pragmas on local files (WAL, synchronous=NORMAL, cache,
                 mmap). ``edgeopt health`` passes False to report the file as it is.
+        Returns:
+            An :class:`~edgedb_opt.drivers.Opening`: ``await`` it for the database, or use it
+            in ``async with`` to close the database on the way out.
         Raises:
             ConfigError: invalid settings. DriverError: the primary region cannot be opened.
         """
+        return Opening(
+            lambda: cls._open(
+                settings,
+                health_interval=health_interval,
+                must_exist=must_exist,
+                tune=tune,
+                **overrides,
+            )
+        )
+
+    @classmethod
+    async def _open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        health_interval: float | None = None,
+        must_exist: bool = False,
+        tune: bool = True,
+        **overrides: Any,
+    ) -> Self:
         settings = settings or load_settings(**overrides)
         router = RegionRouter(settings)
         pools: dict[str, Pool] = {}
@@ -204,13 +234,11 @@ class EdgeDatabase:
             db._health_task = asyncio.create_task(db._check_forever(health_interval))
         return db
 
-    def for_request(self, headers: Mapping[str, str]) -> EdgeDatabase:
+    def for_request(self, headers: Mapping[str, str]) -> RequestView:
         """A view of this database whose reads go to the region nearest the request's
-        country header (``CF-IPCountry``, ``X-Vercel-IP-Country``, ...); shares every pool."""
-        view = object.__new__(EdgeDatabase)
-        view.__dict__.update(self.__dict__)
-        view.region = region_for_request(self.settings, headers)
-        return view
+        country header (``CF-IPCountry``, ``X-Vercel-IP-Country``, ...); shares every pool,
+        and closing it leaves them open."""
+        return RequestView(self, region_for_request(self.settings, headers))
 
     # -- the Driver surface -------------------------------------------------------------
     @property
@@ -225,8 +253,12 @@ class EdgeDatabase:
     def in_transaction(self) -> bool:
         return _TX.get() is not None
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def _check_open(self) -> None:
-        if self._closed[0]:
+        if self._closed:
             raise DriverError("this EdgeDatabase is closed")
 
     async def _sql(self, sql: str, rewrite: bool) -> str:
@@ -249,34 +281,45 @@ class EdgeDatabase:
             self.monitor.observe_batch(sql, elapsed, error=error)
 
     async def fetch_all(self, sql: str, params: Params = (), *, rewrite: bool = False) -> list[Row]:
-        """Run one query in the request's region (failing over to the next healthy one)."""
+        """Run one query in this database's region (failing over to the next healthy one)."""
+        return await self._fetch_all(self.region, sql, params, rewrite)
+
+    async def _fetch_all(self, region: str, sql: str, params: Params, rewrite: bool) -> list[Row]:
         self._check_open()
         sql = await self._sql(sql, rewrite)
         tx = _TX.get()
         if tx is not None:
             return await self._timed(tx.fetch_all(sql, params), sql)
-        return await self._read(sql, lambda conn: conn.fetch_all(sql, params))
+        return await self._read(region, sql, lambda conn: conn.fetch_all(sql, params))
 
     async def fetch_then(
         self, sql: str, params: Params, then: FollowUp, *, quick: bool = False
     ) -> tuple[list[Row], list[Row]]:
         """A dependent pair of queries (see :func:`~edgedb_opt.drivers.base.fetch_then`) on
-        one connection of the request's region, in one round trip where its driver can."""
+        one connection of this database's region, in one round trip where its driver can."""
+        return await self._fetch_then(self.region, sql, params, then, quick)
+
+    async def _fetch_then(
+        self, region: str, sql: str, params: Params, then: FollowUp, quick: bool
+    ) -> tuple[list[Row], list[Row]]:
         self._check_open()
         seen = Statements(sql, then)
         tx = _TX.get()
         if tx is not None:
             return await self._timed(fetch_then(tx, sql, params, seen, quick=quick), seen.sql)
         return await self._read(
-            seen.sql, lambda conn: fetch_then(conn, sql, params, seen, quick=quick)
+            region, seen.sql, lambda conn: fetch_then(conn, sql, params, seen, quick=quick)
         )
 
-    async def _read(self, sql: str | list[str], work: Callable[[Driver], Awaitable[T]]) -> T:
-        """``work`` on a reader of the first region in read order that can serve it."""
-        order = self._read_order()
+    async def _read(
+        self, region: str, sql: str | list[str], work: Callable[[Driver], Awaitable[T]]
+    ) -> T:
+        """``work`` on a reader of the first region in read order (from ``region``) that can
+        serve it."""
+        order = self._read_order(region)
         last: BaseException | None = None
-        for region in order:
-            pool = self.pools.get(region)
+        for name in order:
+            pool = self.pools.get(name)
             if pool is None:
                 continue
             started = time.perf_counter()
@@ -286,7 +329,7 @@ class EdgeDatabase:
                     result = await work(conn)
             except (UnavailableError, PoolTimeout) as exc:
                 self._observe(sql, started, exc)
-                self.router.record_failure(region, str(exc))
+                self.router.record_failure(name, str(exc))
                 last = exc
                 continue
             except BaseException as exc:
@@ -294,16 +337,16 @@ class EdgeDatabase:
                 raise
             elapsed = time.perf_counter() - started
             self._observe(sql, started)
-            self.router.record_success(region, elapsed)
+            self.router.record_success(name, elapsed)
             return result
         raise UnavailableError(
             f"no region could serve the read (tried {', '.join(order) or 'none'}): {last}"
         )
 
-    def _read_order(self) -> list[str]:
+    def _read_order(self, region: str) -> list[str]:
         if _WROTE.get() >= self._timer():
             return [self._primary]  # read-your-writes: the region that took the write
-        return list(self.router.read_order(self.region))
+        return list(self.router.read_order(region))
 
     async def _timed(self, work: Awaitable[T], sql: str | list[str]) -> T:
         started = time.perf_counter()
@@ -376,18 +419,16 @@ class EdgeDatabase:
             async with pool.reader(timeout) as conn:
                 async with asyncio.timeout(timeout):
                     await conn.fetch_all("SELECT 1")
-                    pull = getattr(conn, "pull", None)
-                    if callable(pull):  # a replica: its server must answer too
-                        await pull()
-                sync = getattr(conn, "sync_stats", None)
-                state = sync() if callable(sync) else None
+                    if isinstance(conn, SupportsSync):  # a replica: its server must answer too
+                        await conn.pull()
+                state = conn.sync_stats() if isinstance(conn, SupportsSync) else None
         except (DriverError, PoolTimeout, TimeoutError) as exc:
             reason = str(exc) or "timed out"
             self.router.mark_unhealthy(name, reason)
             return RegionHealth(name, False, None, reason)
         elapsed = time.perf_counter() - started
-        lag = getattr(state, "lag_seconds", None)
-        error = getattr(state, "last_error", None)
+        lag = state.lag_seconds if state is not None else None
+        error = state.last_error if state is not None else None
         if error:
             self.router.mark_unhealthy(name, f"sync failing: {error}")
             return RegionHealth(name, False, round(elapsed * 1000, 3), f"sync: {error}", lag)
@@ -405,9 +446,9 @@ class EdgeDatabase:
 
     async def close(self) -> None:
         """Stop the health checks and close every pool (idempotent)."""
-        if self._closed[0]:
+        if self._closed:
             return
-        self._closed[0] = True
+        self._closed = True
         if self._health_task is not None:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -415,8 +456,102 @@ class EdgeDatabase:
         for pool in self.pools.values():
             await pool.close()
 
-    async def __aenter__(self) -> EdgeDatabase:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+class RequestView:
+    """One request's view of an :class:`EdgeDatabase`: reads go to ``region`` (failing over
+    as the database does), writes and transactions to the primary, through the database's
+    pools, cache and monitor.
+
+    It is a :class:`~edgedb_opt.drivers.base.Driver`, so ``StudyQueries`` and
+    ``AnswerWriter`` run on it. It owns nothing: :meth:`close` ends the view (later calls
+    on it raise ``DriverError``) and leaves the database and its pools open.
+    """
+
+    def __init__(self, database: EdgeDatabase, region: str) -> None:
+        self.database = database
+        self.region = region
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self.database.name
+
+    @property
+    def target(self) -> str:
+        return self.database.target
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.database.capabilities
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.database.in_transaction
+
+    @property
+    def settings(self) -> Settings:
+        return self.database.settings
+
+    @property
+    def cache(self) -> QueryCache | None:
+        return self.database.cache
+
+    @property
+    def monitor(self) -> Monitor:
+        return self.database.monitor
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self.database.closed
+
+    def _open(self) -> EdgeDatabase:
+        if self._closed:
+            raise DriverError("this request view is closed")
+        return self.database
+
+    async def fetch_all(self, sql: str, params: Params = (), *, rewrite: bool = False) -> list[Row]:
+        """Run one query in the request's region (failing over to the next healthy one)."""
+        return await self._open()._fetch_all(self.region, sql, params, rewrite)
+
+    async def fetch_then(
+        self, sql: str, params: Params, then: FollowUp, *, quick: bool = False
+    ) -> tuple[list[Row], list[Row]]:
+        """:meth:`EdgeDatabase.fetch_then` in the request's region."""
+        return await self._open()._fetch_then(self.region, sql, params, then, quick)
+
+    async def execute(self, sql: str, params: Params = (), *, rewrite: bool = False) -> int:
+        return await self._open().execute(sql, params, rewrite=rewrite)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self._open().executemany(sql, rows)
+
+    async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
+        await self._open().execute_each(statements)
+
+    async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
+        return await self._open().batch(statements)
+
+    def transaction(self, mode: TransactionMode = "IMMEDIATE") -> AbstractAsyncContextManager[None]:
+        return self._open().transaction(mode)
+
+    async def close(self) -> None:
+        """End this view; the database and its pools stay open."""
+        self._closed = True
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+if TYPE_CHECKING:
+    # mypy proves both still satisfy the protocol whenever either side changes.
+    def _is_driver(a: EdgeDatabase, b: RequestView) -> tuple[Driver, Driver]:
+        return a, b

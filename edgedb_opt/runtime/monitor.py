@@ -31,10 +31,10 @@ from typing import Any, Literal, TypeVar
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
-from edgedb_opt._fingerprint import batch_advice, fingerprint, fingerprint_id
-from edgedb_opt._monitored_driver import MonitoredDriver
-from edgedb_opt._stats import percentile
 from edgedb_opt.errors import ConfigError
+from edgedb_opt.runtime.fingerprint import batch_advice, fingerprint, fingerprint_id
+from edgedb_opt.runtime.monitored import MonitoredDriver
+from edgedb_opt.runtime.stats import percentile
 
 __all__ = [
     "Alert",

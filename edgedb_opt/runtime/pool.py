@@ -25,12 +25,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
-from edgedb_opt._stats import percentile
 from edgedb_opt.drivers.base import Capabilities, Driver
 from edgedb_opt.drivers.sqlite_driver import RUNTIME_PRAGMAS, SqliteDriver
 from edgedb_opt.errors import ConfigError, DriverError, PoolTimeout
+from edgedb_opt.runtime.stats import percentile
 
 __all__ = ["EndpointPool", "LocalPool", "Percentiles", "Pool", "PoolStats"]
 
@@ -90,7 +90,7 @@ class PoolStats:
 
 
 class Pool:
-    """What :class:`~edgedb_opt.database.EdgeDatabase` needs of a pool (both kinds have it)."""
+    """What :class:`~edgedb_opt.runtime.database.EdgeDatabase` needs of a pool (both kinds)."""
 
     target: str
     capabilities: Capabilities
@@ -284,7 +284,7 @@ class LocalPool(Pool):
         if errors:
             raise errors[0]
 
-    async def __aenter__(self) -> LocalPool:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -426,7 +426,7 @@ class EndpointPool(Pool):
                     await asyncio.sleep(0.005)
         await self._driver.close()
 
-    async def __aenter__(self) -> EndpointPool:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -18,13 +18,13 @@ import asyncio
 import datetime as dt
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from itertools import accumulate
 from operator import itemgetter
 
-from edgedb_opt import _datagen_text as txt
-from edgedb_opt._datagen_study import _DAY, _LOOSE, _SESSION, _Block, _hms, _Row, _Study
-from edgedb_opt._datagen_text import pick
+from edgedb_opt.datagen import text as txt
+from edgedb_opt.datagen.scales import SCALES, Scale
+from edgedb_opt.datagen.study import _DAY, _LOOSE, _SESSION, _Block, _hms, _Row, _Study
+from edgedb_opt.datagen.text import pick
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import ConfigError
 from edgedb_opt.schema import TABLES, existing_tables
@@ -36,36 +36,6 @@ DEFAULT_ANCHOR_NOTE = (
 Progress = Callable[[str, int, int], None]
 CHUNK_ROWS = 25_000
 _REVIEW = ("approved", "pending", "needs_revision", "rejected")
-
-
-@dataclass(frozen=True)
-class Scale:
-    """How much data a seed makes; answers are the bulk, the rest is proportional."""
-
-    name: str
-    users: int
-    exams: int
-    objectives_per_exam: int
-    questions: int
-    answers: int
-    sessions: int
-    test_attempts: int
-    accounts: int
-    tweets: int
-    opportunities: int
-    growth_days: int = 365
-    answer_days: int = 90
-
-
-SCALES: dict[str, Scale] = {
-    s.name: s
-    for s in (
-        Scale("tiny", 100, 3, 10, 500, 5_000, 250, 25, 3, 300, 150),
-        Scale("small", 2_000, 8, 20, 10_000, 200_000, 10_000, 1_000, 5, 5_000, 3_000),
-        Scale("medium", 20_000, 15, 30, 100_000, 2_000_000, 100_000, 10_000, 6, 30_000, 20_000),
-        Scale("large", 80_000, 20, 40, 300_000, 10_000_000, 500_000, 50_000, 8, 100_000, 60_000),
-    )
-}
 
 
 def _columns(spec: str) -> dict[str, str]:

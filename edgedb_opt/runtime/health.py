@@ -18,7 +18,7 @@ from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import DriverError
 
 if TYPE_CHECKING:
-    from edgedb_opt.database import EdgeDatabase
+    from edgedb_opt.runtime.database import EdgeDatabase
 
 __all__ = ["Check", "HealthReport", "database_checks", "health", "prometheus_text"]
 
@@ -111,13 +111,13 @@ async def _tables(conn: Driver) -> set[str]:
 
 
 async def _plans(conn: Driver, tables: set[str]) -> Check:
-    from edgedb_opt.study import queries as hot
+    from edgedb_opt.study.statements import HOT_STATEMENTS, NEEDS_TABLE
 
     scans: dict[str, list[str]] = {}
     checked = 0
-    for name in sorted(n for n in hot.__all__ if n.endswith("_SQL")):
-        sql = getattr(hot, name)
-        if name == "SEARCH_SQL" and "questions_fts" not in tables:
+    for name, sql in sorted(HOT_STATEMENTS.items()):
+        needed = NEEDS_TABLE.get(name)
+        if needed is not None and needed not in tables:
             continue
         try:
             # Plans do not depend on values: NULL for each of our statements' ``?``.
@@ -127,7 +127,7 @@ async def _plans(conn: Driver, tables: set[str]) -> Check:
         checked += 1
         full = sorted({m.group(1) for r in plan if (m := _FULL_SCAN.match(str(r[-1])))})
         if big := [t for t in full if t in _BIG]:
-            scans[name.removesuffix("_SQL").lower()] = big
+            scans[name] = big
     if not checked:
         return Check("index_use", "ok", "no study-flow tables here: nothing to check")
     if scans:

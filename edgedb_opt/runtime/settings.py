@@ -28,9 +28,9 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from edgedb_opt import _geo
 from edgedb_opt.drivers import DRIVER_NAMES, parse_target
 from edgedb_opt.errors import ConfigError
+from edgedb_opt.runtime import geo as _geo
 
 __all__ = [
     "RegionSettings",
@@ -53,9 +53,9 @@ def _check_url(url: str) -> str:
     try:
         parse_target(url)
     except ConfigError as exc:
-        # parse_target speaks of --db and quotes the URL; a field error names the field instead,
-        # and a URL can carry credentials.
-        raise ValueError(str(exc).removeprefix(f"--db {url!r}: ").removeprefix("--db ")) from None
+        # parse_target names its db parameter and quotes the URL; a field error names the
+        # field instead, and a URL can carry credentials.
+        raise ValueError(str(exc).removeprefix(f"db {url!r}: ").removeprefix("db ")) from None
     return url.strip()
 
 

@@ -29,8 +29,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edgedb_opt import _geo
-from edgedb_opt._settings import (
+from edgedb_opt.runtime import geo as _geo
+from edgedb_opt.runtime.settings import (
     COUNTRY_HEADERS,
     PLATFORM_VARIABLES,
     RegionSettings,
