@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DB ?= ./edgeopt-demo.db
 
-.PHONY: all install tools sqlite3-cli lint test demo bench clean
+.PHONY: all install tools sqlite3-cli lint docs test demo bench clean
 
 all: test
 
@@ -49,7 +49,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint tools
+# The documentation site (mkdocs, strict: a broken link or a failing CLI reference fails the
+# build), built into .site-build/ only to check it; `$(BIN)/mkdocs serve` to read it locally.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet --site-dir .site-build
+
+test: lint docs tools
 	$(BIN)/pytest
 
 # The newcomer's tour (seed, bench before, apply, bench after, status, rollback) on $(DEMO_DB).
@@ -65,4 +70,5 @@ bench: $(STAMP)
 		--benchmark-json=.benchmarks/latest.json --benchmark-columns=min,median,max,rounds
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .benchmarks $(DEMO_DB) demo.png
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .benchmarks $(DEMO_DB) demo.png \
+		.site-build site

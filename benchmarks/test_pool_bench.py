@@ -20,7 +20,7 @@ import aiosqlite
 import pytest
 
 from edgedb_opt.runtime.pool import LocalPool
-from edgedb_opt.study.queries import USER_PROGRESS_SQL
+from edgedb_opt.study.statements import HOT_STATEMENTS
 
 REQUESTS = 200
 CONCURRENCY = 20
@@ -73,7 +73,7 @@ def test_fresh_connection_per_request(
 ) -> None:
     async def one() -> Any:
         async with aiosqlite.connect(path) as conn:
-            return await conn.execute_fetchall(USER_PROGRESS_SQL, params)
+            return await conn.execute_fetchall(HOT_STATEMENTS["user_progress"], params)
 
     rows = _measure(benchmark, loop, "fresh", _batch(one))
     assert len(rows) == REQUESTS and all(r == rows[0] for r in rows)
@@ -86,7 +86,7 @@ def test_pooled_reader(
 
     async def one() -> Any:
         async with pool.reader() as conn:
-            return await conn.fetch_all(USER_PROGRESS_SQL, params)
+            return await conn.fetch_all(HOT_STATEMENTS["user_progress"], params)
 
     try:
         rows = _measure(benchmark, loop, "pool", _batch(one))

@@ -20,7 +20,7 @@ from edgedb_opt.bench.runner import CaseResult, OperationResult
 from tests.conftest import REPO, apply_pack, edgeopt, sha256
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-DESIGN_KEYS = {"name", "baseline_ms", "optimized_ms", "speedup", "same_results"}
+CONTRACT_KEYS = {"name", "baseline_ms", "optimized_ms", "speedup", "same_results"}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_json_has_design_shape_and_every_operation(tiny_run: dict[str, Any]) -> 
     assert [op["name"] for op in data["operations"]] == operation_names()
     assert len(operation_names()) == 8
     for op in data["operations"]:
-        assert set(op) >= DESIGN_KEYS
+        assert set(op) >= CONTRACT_KEYS
         assert op["baseline_ms"] > 0 and op["optimized_ms"] > 0
         assert op["speedup"] == pytest.approx(op["baseline_ms"] / op["optimized_ms"], rel=0.01)
         assert op["runs"] == 2
