@@ -128,7 +128,7 @@ def copy_database(source: Path, dest: Path) -> None:
 def check_source(path: Path) -> Path:
     """A user's ``--db`` file if it is a seeded reference database, else ConfigError."""
     if not path.is_file():
-        raise ConfigError(f"--db {path}: no such file")
+        raise ConfigError(f"db {path}: no such file", param="db")
     try:
         conn = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True)
         try:
@@ -136,9 +136,9 @@ def check_source(path: Path) -> Path:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise ConfigError(f"--db {path} is not a study database: {exc}") from exc
+        raise ConfigError(f"db {path} is not a study database: {exc}", param="db") from exc
     if not n:
-        raise ConfigError(f"--db {path} has no answers to measure; seed it first")
+        raise ConfigError(f"db {path} has no answers to measure; seed it first", param="db")
     return path
 
 

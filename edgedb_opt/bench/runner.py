@@ -101,7 +101,7 @@ class OperationResult:
         return None if self.target is None else self.speedup >= self.target
 
     def as_dict(self) -> dict[str, Any]:
-        """DESIGN.md's keys first (name, baseline_ms, optimized_ms, speedup, same_results),
+        """The documented keys first (name, baseline_ms, optimized_ms, speedup, same_results),
         then p95s, runs, target and met, and the cases when there are several."""
         base = [t for c in self.cases for t in c.baseline]
         opt = [t for c in self.cases for t in c.optimized]

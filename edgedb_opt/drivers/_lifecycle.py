@@ -23,14 +23,15 @@ class Opening(Generic[C]):
     """Something being opened: ``await`` it for the object, or ``async with`` it to close the
     object on the way out. Opens at most once.
 
-    >>> import asyncio
+    >>> import asyncio, tempfile
     >>> from edgedb_opt.drivers import open_driver
-    >>> async def both() -> tuple[list[Any], list[Any]]:
-    ...     async with open_driver(":memory:") as a:
+    >>> async def both(path: str) -> tuple[list[Any], list[Any]]:
+    ...     async with open_driver(path) as a:
     ...         first = await a.fetch_all("SELECT 1")
-    ...     async with await open_driver(":memory:") as b:
+    ...     async with await open_driver(path) as b:
     ...         return first, await b.fetch_all("SELECT 2")
-    >>> asyncio.run(both())
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     asyncio.run(both(f"{folder}/o.db"))
     ([(1,)], [(2,)])
     """
 

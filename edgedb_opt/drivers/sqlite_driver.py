@@ -17,13 +17,13 @@ import aiosqlite
 from edgedb_opt.drivers._dbapi import DbApiDriver, describe_error
 from edgedb_opt.drivers._probe import probe
 from edgedb_opt.drivers.base import Capabilities, FollowUp, Params, Row
-from edgedb_opt.errors import DriverError
+from edgedb_opt.errors import DriverError, Hint
 
 T = TypeVar("T")
 
-#: Pragmas the runtime layer sets on every connection it opens (see DESIGN.md: WAL, one writer,
-#: many readers). The migration engine does not force them: journal mode is a property of the
-#: file that belongs to its owner.
+#: Pragmas the runtime layer sets on every connection it opens (WAL, one writer, many readers:
+#: see docs/architecture.md). The migration engine does not force them: journal mode is a
+#: property of the file that belongs to its owner.
 RUNTIME_PRAGMAS: Mapping[str, str | int] = {
     "journal_mode": "WAL",
     "synchronous": "NORMAL",
@@ -55,7 +55,9 @@ def check_path(path: str | os.PathLike[str], *, must_exist: bool, writable: bool
     if not p.exists() and not p.parent.exists():
         raise DriverError(f"cannot create database {p}: folder {p.parent} does not exist")
     if writable and p.exists() and not p.stat().st_mode & 0o222:
-        raise DriverError(f"{p} is read-only (its permissions allow no writes); use --read-only")
+        raise DriverError(
+            f"{p} is read-only (its permissions allow no writes)", hint=Hint("read_only")
+        )
     return p
 
 

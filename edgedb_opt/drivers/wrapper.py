@@ -28,12 +28,13 @@ __all__ = ["DriverWrapper"]
 class DriverWrapper:
     """A :class:`Driver` that passes every call to ``inner``.
 
-    >>> import asyncio
+    >>> import asyncio, tempfile
     >>> from edgedb_opt.drivers import open_driver
-    >>> async def demo() -> list[Row]:
-    ...     async with DriverWrapper(await open_driver(":memory:")) as db:
+    >>> async def demo(folder: str) -> list[Row]:
+    ...     async with DriverWrapper(await open_driver(f"{folder}/w.db")) as db:
     ...         return await db.fetch_all("SELECT 1 + 1")
-    >>> asyncio.run(demo())
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     asyncio.run(demo(folder))
     [(2,)]
     """
 

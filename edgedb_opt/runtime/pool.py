@@ -1,4 +1,4 @@
-"""Bounded connection pools: the concurrency model of DESIGN.md made explicit.
+"""Bounded connection pools: the concurrency model (docs/architecture.md) made explicit.
 
 A SQLite file gets :class:`LocalPool`: exactly one writer connection, which writes queue for
 (``BEGIN IMMEDIATE`` inside it, so a transaction never upgrades a read lock and deadlocks),
