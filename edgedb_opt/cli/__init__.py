@@ -12,20 +12,13 @@ from __future__ import annotations
 import click
 
 from edgedb_opt.cli import analysis, bench, data, load, migrate
-from edgedb_opt.cli.common import EdgeoptGroup, set_verbose
+from edgedb_opt.cli.common import EdgeoptGroup, verbose_option
 
 __all__ = ["main"]
 
 
 @click.group(cls=EdgeoptGroup)
-@click.option(
-    "--verbose",
-    is_flag=True,
-    expose_value=False,
-    is_eager=True,
-    callback=set_verbose,
-    help="Show tracebacks on errors.",
-)
+@verbose_option
 @click.version_option(package_name="edgeopt")
 def main() -> None:
     """edgeopt: fast, safely changeable SQLite / libSQL / Turso databases for edge handlers.

@@ -156,6 +156,11 @@ def db_option(func: F) -> F:
         help="Force the driver instead of reading it from --db, e.g. libsql for "
         "libsql-client's file: mode (env EDGEOPT_DRIVER).",
     )(func)
+    return verbose_option(func)
+
+
+def verbose_option(func: F) -> F:
+    """``--verbose``: tracebacks instead of one-line errors (on the group and each command)."""
     return click.option(
         "--verbose",
         is_flag=True,

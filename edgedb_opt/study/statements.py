@@ -15,37 +15,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from edgedb_opt.study._fts import SEARCH_SQL
-from edgedb_opt.study._optimized import (
-    GROWTH_SQL,
-    HISTORY_AFTER_SQL,
-    HISTORY_FIRST_SQL,
-    LEADERBOARD_SQL,
-    PRACTICE_SQL,
-    QUESTION_ROWS_SQL,
-    REVIEW_SQL,
-    SESSION_PROGRESS_SQL,
-    SPEED_DRILL_SQL,
-    USER_PROGRESS_SQL,
-    WEAK_AREAS_SQL,
-)
+from edgedb_opt.study import queries as q
 
 __all__ = ["HOT_STATEMENTS", "NEEDS_TABLE"]
 
 HOT_STATEMENTS: Mapping[str, str] = MappingProxyType(
     {
-        "growth": GROWTH_SQL,
-        "history_after": HISTORY_AFTER_SQL,
-        "history_first": HISTORY_FIRST_SQL,
-        "leaderboard": LEADERBOARD_SQL,
-        "practice": PRACTICE_SQL,
-        "question_rows": QUESTION_ROWS_SQL,
-        "review": REVIEW_SQL,
-        "search": SEARCH_SQL,
-        "session_progress": SESSION_PROGRESS_SQL,
-        "speed_drill": SPEED_DRILL_SQL,
-        "user_progress": USER_PROGRESS_SQL,
-        "weak_areas": WEAK_AREAS_SQL,
+        "growth": q.GROWTH_SQL,
+        "history_after": q.HISTORY_AFTER_SQL,
+        "history_first": q.HISTORY_FIRST_SQL,
+        "leaderboard": q.LEADERBOARD_SQL,
+        "practice": q.PRACTICE_SQL,
+        "question_rows": q.QUESTION_ROWS_SQL,
+        "review": q.REVIEW_SQL,
+        "search": q.SEARCH_SQL,
+        "session_progress": q.SESSION_PROGRESS_SQL,
+        "speed_drill": q.SPEED_DRILL_SQL,
+        "user_progress": q.USER_PROGRESS_SQL,
+        "weak_areas": q.WEAK_AREAS_SQL,
     }
 )
 
