@@ -192,7 +192,7 @@ def test_missing_matplotlib_is_one_line_with_the_install_hint(tmp_path: Path) ->
         (["--scale", "huge"], "unknown scale 'huge'"),
         (["--scales", "tiny,galactic"], "unknown scale 'galactic'"),
         (["--baseline", "/nonexistent/saved.json", "--fail-if-slower", "20"],
-         "cannot read --baseline /nonexistent/saved.json"),
+         "--baseline /nonexistent/saved.json: cannot read it: No such file"),
         (["--fail-if-slower", "20"], "--fail-if-slower needs --baseline"),
         (["--db", "/nonexistent/x.db"], "--db /nonexistent/x.db: no such file"),
     ],
@@ -211,5 +211,5 @@ def test_baseline_that_is_not_a_report_is_one_line(tmp_path: Path) -> None:
     proc = edgeopt("bench", "--baseline", str(bad), "--cache-dir", str(tmp_path))
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
-        f"edgeopt: error: --baseline {bad} is not an `edgeopt bench --json` report"
+        f"edgeopt: error: --baseline {bad} is not a saved bench JSON report"
     )

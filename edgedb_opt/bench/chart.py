@@ -90,7 +90,9 @@ def write_chart(reports: Sequence[BenchReport], path: Path) -> Path:
         fig.tight_layout()
         fig.savefig(path, format="png", dpi=110)
     except OSError as exc:
-        raise ConfigError(f"cannot write the chart {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(
+            f"chart {path}: cannot write it: {exc.strerror or exc}", param="chart"
+        ) from exc
     finally:
         plt.close(fig)
     return path

@@ -99,7 +99,9 @@ def write_csv(reports: Sequence[BenchReport], path: Path) -> None:
                 for op in report.operations:
                     writer.writerow({"scale": report.scale, **op.as_dict()})
     except OSError as exc:
-        raise ConfigError(f"cannot write the CSV file {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(
+            f"csv {path}: cannot write it: {exc.strerror or exc}", param="csv"
+        ) from exc
 
 
 def load_saved(path: Path) -> dict[str, Any]:
@@ -107,16 +109,18 @@ def load_saved(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read the baseline report {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(
+            f"baseline {path}: cannot read it: {exc.strerror or exc}", param="baseline"
+        ) from exc
     except ValueError as exc:
-        raise ConfigError(f"the baseline report {path} is not JSON: {exc}") from exc
+        raise ConfigError(f"baseline {path} is not JSON: {exc}", param="baseline") from exc
     ops = data.get("operations") if isinstance(data, dict) else None
     if not isinstance(ops, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str)
         and isinstance(o.get("optimized_ms"), int | float)
         for o in ops
     ):  # fmt: skip
-        raise ConfigError(f"the baseline report {path} is not a saved bench JSON report")
+        raise ConfigError(f"baseline {path} is not a saved bench JSON report", param="baseline")
     return dict(data)
 
 
