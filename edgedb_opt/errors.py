@@ -66,6 +66,11 @@ class EdgeOptError(Exception):
     "step 'b' needs 'a' (include 'a' in steps)"
     """
 
+    # Class defaults, so a subclass that sets up its own arguments still has all three.
+    message: str = ""
+    param: str | None = None
+    hint: Hint | None = None
+
     def __init__(
         self, message: str = "", *, param: str | None = None, hint: Hint | None = None
     ) -> None:
@@ -75,7 +80,8 @@ class EdgeOptError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint.text()})" if self.hint else self.message
+        message = self.message or super().__str__()
+        return f"{message} ({self.hint.text()})" if self.hint else message
 
 
 class ConfigError(EdgeOptError):

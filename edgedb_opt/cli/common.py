@@ -57,7 +57,7 @@ def cli_message(exc: EdgeOptError) -> str:
     >>> cli_message(MigrationError("b needs a", hint=Hint("step", "a", "include")))
     'b needs a (add --step a)'
     """
-    message = exc.message if isinstance(exc.message, str) else str(exc)
+    message = exc.message or Exception.__str__(exc)
     if exc.param and message.startswith(exc.param):
         message = flag(exc.param) + message[len(exc.param) :]
     hint = exc.hint
