@@ -46,10 +46,11 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 if TYPE_CHECKING:
     from edgedb_opt.rewrite import RewriteResult, optimize, read_schema
     from edgedb_opt.runtime.cache import CacheStats, QueryCache
-    from edgedb_opt.runtime.database import EdgeDatabase, RequestView
+    from edgedb_opt.runtime.database import EdgeDatabase
     from edgedb_opt.runtime.health import HealthReport, health
     from edgedb_opt.runtime.monitor import Monitor, NPlusOneWarning
     from edgedb_opt.runtime.settings import RegionSettings, Settings, load_settings
+    from edgedb_opt.runtime.view import RequestView
     from edgedb_opt.study import Answer, AnswerRejected, AnswerWriter, StudyQueries, WriteResult
 
 # sqlglot and pydantic cost ~0.35 s to import; the CLI's migration commands need neither, so
@@ -58,7 +59,7 @@ _LAZY = {
     "CacheStats": "edgedb_opt.runtime.cache",
     "QueryCache": "edgedb_opt.runtime.cache",
     "EdgeDatabase": "edgedb_opt.runtime.database",
-    "RequestView": "edgedb_opt.runtime.database",
+    "RequestView": "edgedb_opt.runtime.view",
     "HealthReport": "edgedb_opt.runtime.health",
     "health": "edgedb_opt.runtime.health",
     "Monitor": "edgedb_opt.runtime.monitor",

@@ -1,7 +1,7 @@
 """What an app handler runs on: the database object and the layers it composes.
 
-- ``database``: :class:`EdgeDatabase` (pools per region behind one driver) and the
-  per-request :class:`RequestView`.
+- ``database``: ``EdgeDatabase`` (pools per region behind one driver); ``view``: the
+  per-request ``RequestView``, which knows the database through a protocol.
 - ``pool``: ``LocalPool`` (one queued writer and read-only readers on a SQLite file) and
   ``EndpointPool`` (bounded requests over one kept-alive remote driver).
 - ``settings``, ``regions``, ``geo``: pydantic settings, the region router with failover,

@@ -25,7 +25,7 @@ import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -57,6 +57,7 @@ from edgedb_opt.runtime.regions import (
     local_region,
     region_for_request,
 )
+from edgedb_opt.runtime.view import RequestView, ViewedDatabase
 
 __all__ = ["EdgeDatabase", "RegionHealth", "RequestView"]
 
@@ -282,9 +283,12 @@ class EdgeDatabase:
 
     async def fetch_all(self, sql: str, params: Params = (), *, rewrite: bool = False) -> list[Row]:
         """Run one query in this database's region (failing over to the next healthy one)."""
-        return await self._fetch_all(self.region, sql, params, rewrite)
+        return await self.fetch_all_in(self.region, sql, params, rewrite=rewrite)
 
-    async def _fetch_all(self, region: str, sql: str, params: Params, rewrite: bool) -> list[Row]:
+    async def fetch_all_in(
+        self, region: str, sql: str, params: Params = (), *, rewrite: bool = False
+    ) -> list[Row]:
+        """:meth:`fetch_all` with reads starting at ``region`` instead of this database's."""
         self._check_open()
         sql = await self._sql(sql, rewrite)
         tx = _TX.get()
@@ -297,11 +301,12 @@ class EdgeDatabase:
     ) -> tuple[list[Row], list[Row]]:
         """A dependent pair of queries (see :func:`~edgedb_opt.drivers.base.fetch_then`) on
         one connection of this database's region, in one round trip where its driver can."""
-        return await self._fetch_then(self.region, sql, params, then, quick)
+        return await self.fetch_then_in(self.region, sql, params, then, quick=quick)
 
-    async def _fetch_then(
-        self, region: str, sql: str, params: Params, then: FollowUp, quick: bool
+    async def fetch_then_in(
+        self, region: str, sql: str, params: Params, then: FollowUp, *, quick: bool = False
     ) -> tuple[list[Row], list[Row]]:
+        """:meth:`fetch_then` with reads starting at ``region`` instead of this database's."""
         self._check_open()
         seen = Statements(sql, then)
         tx = _TX.get()
@@ -463,95 +468,7 @@ class EdgeDatabase:
         await self.close()
 
 
-class RequestView:
-    """One request's view of an :class:`EdgeDatabase`: reads go to ``region`` (failing over
-    as the database does), writes and transactions to the primary, through the database's
-    pools, cache and monitor.
-
-    It is a :class:`~edgedb_opt.drivers.base.Driver`, so ``StudyQueries`` and
-    ``AnswerWriter`` run on it. It owns nothing: :meth:`close` ends the view (later calls
-    on it raise ``DriverError``) and leaves the database and its pools open.
-    """
-
-    def __init__(self, database: EdgeDatabase, region: str) -> None:
-        self.database = database
-        self.region = region
-        self._closed = False
-
-    @property
-    def name(self) -> str:
-        return self.database.name
-
-    @property
-    def target(self) -> str:
-        return self.database.target
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.database.capabilities
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.database.in_transaction
-
-    @property
-    def settings(self) -> Settings:
-        return self.database.settings
-
-    @property
-    def cache(self) -> QueryCache | None:
-        return self.database.cache
-
-    @property
-    def monitor(self) -> Monitor:
-        return self.database.monitor
-
-    @property
-    def closed(self) -> bool:
-        return self._closed or self.database.closed
-
-    def _open(self) -> EdgeDatabase:
-        if self._closed:
-            raise DriverError("this request view is closed")
-        return self.database
-
-    async def fetch_all(self, sql: str, params: Params = (), *, rewrite: bool = False) -> list[Row]:
-        """Run one query in the request's region (failing over to the next healthy one)."""
-        return await self._open()._fetch_all(self.region, sql, params, rewrite)
-
-    async def fetch_then(
-        self, sql: str, params: Params, then: FollowUp, *, quick: bool = False
-    ) -> tuple[list[Row], list[Row]]:
-        """:meth:`EdgeDatabase.fetch_then` in the request's region."""
-        return await self._open()._fetch_then(self.region, sql, params, then, quick)
-
-    async def execute(self, sql: str, params: Params = (), *, rewrite: bool = False) -> int:
-        return await self._open().execute(sql, params, rewrite=rewrite)
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._open().executemany(sql, rows)
-
-    async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
-        await self._open().execute_each(statements)
-
-    async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
-        return await self._open().batch(statements)
-
-    def transaction(self, mode: TransactionMode = "IMMEDIATE") -> AbstractAsyncContextManager[None]:
-        return self._open().transaction(mode)
-
-    async def close(self) -> None:
-        """End this view; the database and its pools stay open."""
-        self._closed = True
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
 if TYPE_CHECKING:
-    # mypy proves both still satisfy the protocol whenever either side changes.
-    def _is_driver(a: EdgeDatabase, b: RequestView) -> tuple[Driver, Driver]:
-        return a, b
+    # mypy proves it still satisfies both protocols whenever either side changes.
+    def _is_driver(a: EdgeDatabase) -> tuple[Driver, ViewedDatabase]:
+        return a, a
