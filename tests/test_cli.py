@@ -152,7 +152,7 @@ def test_rewrite_json_contract_and_parse_errors(seeded_db: Path) -> None:
     proc = edgeopt("rewrite", "--db", str(seeded_db), "--json", sql)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"sql", "applied", "refused"}
+    assert set(out) == {"sql", "applied", "refused", "changed"}
     assert "not_in_to_not_exists" in out["applied"] and "NOT EXISTS" in out["sql"]
     assert {
         "rule": "not_in_to_not_exists",

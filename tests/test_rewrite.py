@@ -224,8 +224,16 @@ def test_as_dict_is_the_json_contract(schema: Schema) -> None:
         schema,
     )
     doc = result.as_dict()
-    assert set(doc) == {"sql", "applied", "refused"}
+    assert set(doc) == {"sql", "applied", "refused", "changed"}
     assert doc["applied"] == ["drop_distinct_in_subquery"]
+    assert doc["changed"] == [
+        {
+            "start": 53,
+            "end": 103,
+            "original": "SELECT DISTINCT study_session_id FROM user_answers",
+            "rewritten": "SELECT study_session_id FROM user_answers",
+        }
+    ]
     assert doc["refused"] == [{"rule": "not_in_to_not_exists", "reason": NULL_SUBQUERY_COLUMN}]
     assert json.loads(json.dumps(doc)) == doc
 

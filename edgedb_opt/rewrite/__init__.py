@@ -2,7 +2,8 @@
 
 One rule per module, each a function from tree to tree that rewrites where the schema proves
 the result unchanged and otherwise refuses with a reason. :func:`optimize` parses the statement
-once, runs :data:`RULES` in order, and renders SQLite SQL.
+once, runs :data:`RULES` in order, and writes the result back as the original text with only
+the rewritten parts replaced (:mod:`._splice`), checked by SQLite itself (:mod:`._check`).
 
 >>> schema = Schema.from_ddl(
 ...     "CREATE TABLE questions (id INTEGER PRIMARY KEY, objective_id INTEGER);"
@@ -13,7 +14,7 @@ once, runs :data:`RULES` in order, and renders SQLite SQL.
 ...     " AND id NOT IN (SELECT session_id FROM answers)", schema)
 >>> print(result.sql)
 SELECT id FROM questions WHERE NOT EXISTS(SELECT 1 FROM answers
-  WHERE questions.id = question_id) AND NOT id IN (SELECT session_id FROM answers)
+  WHERE questions.id = question_id) AND id NOT IN (SELECT session_id FROM answers)
 >>> result.applied, [(r.rule, r.reason) for r in result.refused]
 (['not_in_to_not_exists'],
  [('not_in_to_not_exists', 'subquery column may be NULL: NOT IN and NOT EXISTS differ')])
@@ -27,9 +28,12 @@ import sqlglot
 from sqlglot import TokenType, exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
+from sqlglot.parser import Parser
 
 from edgedb_opt.errors import RewriteError
-from edgedb_opt.rewrite.base import Refusal, RewriteResult, RewriteRule, RuleOutcome
+from edgedb_opt.rewrite import _check
+from edgedb_opt.rewrite._splice import Original
+from edgedb_opt.rewrite.base import Change, Refusal, RewriteResult, RewriteRule, RuleOutcome
 from edgedb_opt.rewrite.drop_distinct_in_subquery import drop_distinct_in_subquery
 from edgedb_opt.rewrite.not_in_to_not_exists import not_in_to_not_exists
 from edgedb_opt.rewrite.scalar_subquery_to_join import scalar_subquery_to_join
@@ -64,6 +68,9 @@ UNARY_PLUS = (
     "keeps an index from being used): left as written"
 )
 UNWRITABLE = "sqlglot cannot write the rewritten statement for SQLite, left as written"
+UNSPLICEABLE = (
+    "the rewrite cannot be written without changing parts no rule touched, left as written"
+)
 _TOKEN = re.compile(r"<Token token_type: [^,]+, text: (.*?), line: \d+, col: \d+.*?>")
 
 
@@ -92,6 +99,7 @@ def optimize(
     tree = parse(sql) if isinstance(sql, str) else sql.copy()
     if isinstance(sql, str) and _drops_unary_plus(sql, tree):
         return RewriteResult(sql, [], [Refusal("optimize", UNARY_PLUS)])
+    original = Original(sql, tree, _parse_fragment) if isinstance(sql, str) and not pretty else None
     applied: list[str] = []
     refused: list[Refusal] = []
     for rule in rules:
@@ -105,6 +113,9 @@ def optimize(
                 refused.append(refusal)
     if isinstance(sql, str) and not applied:
         return RewriteResult(sql, applied, refused)
+    if original is not None:
+        assert isinstance(sql, str)
+        return _spliced(sql, tree, original, schema, applied, refused)
     try:
         text = tree.sql(dialect="sqlite", pretty=pretty, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
@@ -113,6 +124,57 @@ def optimize(
         reason = f"{UNWRITABLE}: {' '.join(str(exc).split())}"
         return RewriteResult(sql, [], [*refused, Refusal("optimize", reason)])
     return RewriteResult(text, applied, refused)
+
+
+def _spliced(
+    sql: str,
+    tree: exp.Expr,
+    original: Original,
+    schema: Schema,
+    applied: list[str],
+    refused: list[Refusal],
+) -> RewriteResult:
+    """The rewrite as the original text with only the changed parts replaced, once it parses
+    back to the rewritten tree and SQLite accepts it; else the statement as written."""
+    try:
+        text = original.render(tree)
+        same = _normalized(parse(text)) == _normalized(tree)
+    except (RewriteError, UnsupportedError) as exc:
+        return RewriteResult(sql, [], [*refused, Refusal("optimize", f"{UNWRITABLE}: {exc}")])
+    if not same:
+        return RewriteResult(sql, [], [*refused, Refusal("optimize", UNSPLICEABLE)])
+    changes = original.changes()
+    operands = [(start, end) for start, end, _, operand in changes if operand]
+    rejected = _check.check(schema.ddl, sql, text, operands)
+    if rejected is not None:
+        return RewriteResult(sql, [], [*refused, Refusal("optimize", rejected)])
+    return RewriteResult(
+        text,
+        applied,
+        refused,
+        [Change(start, end, sql[start:end], new) for start, end, new, _ in changes],
+    )
+
+
+def _normalized(tree: exp.Expr) -> exp.Expr:
+    """``tree`` without the parentheses around a whole subquery's SELECT that sqlglot keeps
+    from one parse and not another (they change nothing)."""
+    return tree
+
+
+def _parse_fragment(text: str, kind: type[exp.Expr]) -> exp.Expr | None:
+    """Parse a part of a statement as a node of ``kind`` (for finding a node's span)."""
+    if kind in Parser.EXPRESSION_PARSERS:
+        into: type[exp.Expr] = kind
+    elif issubclass(kind, exp.Alias) or not issubclass(kind, exp.Condition):
+        select = sqlglot.parse_one(f"SELECT {text}", dialect="sqlite")
+        items = select.expressions if isinstance(select, exp.Select) else []
+        return items[0] if len(items) == 1 and select.args.get("from_") is None else None
+    else:
+        into = exp.Condition
+    node = sqlglot.parse_one(text, dialect="sqlite", into=into)
+    _comma_joins(node)
+    return node
 
 
 def parse(sql: str) -> exp.Expr:
@@ -141,13 +203,17 @@ def parse(sql: str) -> exp.Expr:
         found = "no statement" if not trees else f"{len(trees)} statements"
         raise RewriteError(f"rewrite takes exactly one SQL statement, got {found}", sql=sql)
     tree = trees[0]
+    _comma_joins(tree)
+    return tree
+
+
+def _comma_joins(tree: exp.Expr) -> None:
     for join in tree.find_all(exp.Join):
         # sqlglot reads "FROM a, b" as a CROSS JOIN (same precedence in SQLite), but writing
         # CROSS JOIN back would pin the join order in SQLite's planner; an explicit CROSS JOIN
         # keeps its "pivots" argument, a comma does not.
         if join.kind == "CROSS" and "pivots" not in join.args and not join.args.get("on"):
             join.set("kind", None)
-    return tree
 
 
 def _drops_unary_plus(sql: str, tree: exp.Expr) -> bool:

@@ -12,15 +12,38 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel
 
+from edgedb_opt.rewrite.schema import fold
+
 _PLACEHOLDER_MARK = "edgeopt_ph_"
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Words the SQLite tokenizer reads as keywords (a name among them must be quoted; a missed
+#: one still cannot slip through: the rewritten statement is prepared by SQLite before use).
+_KEYWORDS = frozenset(
+    word.upper()
+    for keyword in Dialect.get_or_raise("sqlite").tokenizer_class.KEYWORDS
+    for word in keyword.split()
+    if word.isalpha()
+)
 E = TypeVar("E", bound="exp.Expr")
+
+
+def identifier(name: str) -> exp.Identifier:
+    """``name`` as an identifier, quoted when SQLite needs it: not a plain word, or a keyword
+    (a table called ``order`` or ``group`` must be written ``"order"``).
+
+    >>> identifier("q").sql("sqlite"), identifier("order").sql("sqlite"), identifier("a b").sql()
+    ('q', '"order"', '"a b"')
+    """
+    plain = _PLAIN.fullmatch(name) is not None and name.upper() not in _KEYWORDS
+    return exp.to_identifier(name, quoted=not plain)
 
 
 def qualify(column: exp.Column, name: str) -> None:
     """Make ``column`` read ``name.column``, quoting the name when SQL needs it."""
-    column.set("table", exp.to_identifier(name))
+    column.set("table", identifier(name))
     column.set("db", None)
     column.set("catalog", None)
 
@@ -29,9 +52,9 @@ def rename_source(node: exp.Expr, name: str) -> None:
     """Give a FROM / JOIN source the alias ``name``, keeping any column list of its alias."""
     alias = node.args.get("alias")
     if isinstance(alias, exp.TableAlias):
-        alias.set("this", exp.to_identifier(name))
+        alias.set("this", identifier(name))
     else:
-        node.set("alias", exp.TableAlias(this=exp.to_identifier(name)))
+        node.set("alias", exp.TableAlias(this=identifier(name)))
 
 
 def and_(left: exp.Expr, right: exp.Expr) -> exp.And:
@@ -45,9 +68,9 @@ def and_(left: exp.Expr, right: exp.Expr) -> exp.And:
 
 def source_names(root: exp.Expr) -> set[str]:
     """Every table, alias and CTE name used anywhere under ``root`` (lower case)."""
-    names = {t.alias_or_name.lower() for t in root.find_all(exp.Table)}
-    names |= {t.name.lower() for t in root.find_all(exp.Table)}
-    names |= {a.name.lower() for a in root.find_all(exp.TableAlias) if a.name}
+    names = {fold(t.alias_or_name) for t in root.find_all(exp.Table)}
+    names |= {fold(t.name) for t in root.find_all(exp.Table)}
+    names |= {fold(a.name) for a in root.find_all(exp.TableAlias) if a.name}
     return names
 
 

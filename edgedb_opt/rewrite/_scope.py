@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from edgedb_opt.rewrite.schema import Schema, TableInfo
+from edgedb_opt.rewrite.schema import Schema, TableInfo, fold
 
 #: Nodes that open a name scope: their FROM / target tables are visible to nested subqueries.
 SCOPES = (exp.Select, exp.Update, exp.Delete)
@@ -108,14 +108,14 @@ def sources(scope: exp.Expr, schema: Schema) -> dict[str, Source]:
 
 
 def _source(node: exp.Expr, scope: exp.Expr, schema: Schema, nullable: bool) -> Source | None:
-    name = node.alias_or_name.lower()
+    name = fold(node.alias_or_name)
     if not name:
         return None
     if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
         cte = _visible_cte(node, scope) if not node.db else None
         if cte is not None:
             return Source(name, node, scope, None, _output_columns(cte), nullable, cte)
-        table = schema.table(node.name) if node.db.lower() in ("", "main") else None
+        table = schema.table(node.name) if fold(node.db) in ("", "main") else None
         columns = frozenset(table.columns) if table is not None else None
         return Source(name, node, scope, table, columns, nullable)
     if isinstance(node, exp.Subquery):
@@ -129,7 +129,7 @@ def _visible_cte(table: exp.Table, scope: exp.Expr) -> exp.CTE | None:
         with_ = node.args.get("with_")
         if isinstance(with_, exp.With):
             for cte in with_.expressions:
-                if cte.alias_or_name.lower() == table.name.lower():
+                if fold(cte.alias_or_name) == fold(table.name):
                     return cte  # type: ignore[no-any-return]
         node = node.parent
     return None
@@ -138,19 +138,19 @@ def _visible_cte(table: exp.Table, scope: exp.Expr) -> exp.CTE | None:
 def _output_columns(node: exp.Expr) -> frozenset[str] | None:
     alias = node.args.get("alias")
     if isinstance(alias, exp.TableAlias) and alias.columns:
-        return frozenset(c.name.lower() for c in alias.columns)
+        return frozenset(fold(c.name) for c in alias.columns)
     body = node.this
     if not isinstance(body, exp.Query) or any(isinstance(e, exp.Star) for e in body.selects):
         return None
     if any(isinstance(e, exp.Column) and isinstance(e.this, exp.Star) for e in body.selects):
         return None
-    return frozenset(name.lower() for name in body.named_selects)
+    return frozenset(fold(name) for name in body.named_selects)
 
 
 def resolve(column: exp.Column, schema: Schema) -> Resolved | None:
     """Bind ``column`` to the source SQLite would read it from, or None if not certain."""
-    name = column.name.lower()
-    qualifier = column.table.lower()
+    name = fold(column.name)
+    qualifier = fold(column.table)
     if not name or name.startswith("$") or isinstance(column.this, exp.Star):
         return None
     for scope in scope_chain(column):
@@ -175,7 +175,7 @@ def resolve(column: exp.Column, schema: Schema) -> Resolved | None:
 def _aliases(scope: exp.Expr) -> set[str]:
     if not isinstance(scope, exp.Select):
         return set()
-    return {e.alias.lower() for e in scope.expressions if isinstance(e, exp.Alias)}
+    return {fold(e.alias) for e in scope.expressions if isinstance(e, exp.Alias)}
 
 
 def columns_in(node: exp.Expr) -> Iterator[exp.Column]:
@@ -257,13 +257,13 @@ def _derived_output(derived: exp.Expr, column: str) -> exp.Expr | None:
     if has_aggregate(body) or body.args.get("group") is not None:
         return None  # an aggregate over no rows is NULL (and a LIMIT can cut a filter short)
     alias = derived.args.get("alias")
-    names = [c.name.lower() for c in alias.columns] if isinstance(alias, exp.TableAlias) else []
+    names = [fold(c.name) for c in alias.columns] if isinstance(alias, exp.TableAlias) else []
     selects = body.selects
     if names:
         if len(names) != len(selects) or column not in names:
             return None
         return selects[names.index(column)].unalias()
-    matches = [e for e in selects if e.alias_or_name.lower() == column]
+    matches = [e for e in selects if fold(e.alias_or_name) == column]
     return matches[0].unalias() if len(matches) == 1 else None
 
 
@@ -290,7 +290,7 @@ def has_aggregate(node: exp.Expr) -> bool:
     for found in _walk_same_scope(node):
         if isinstance(found, exp.AggFunc) and not isinstance(found, exp.Greatest):
             return True
-        if isinstance(found, exp.Anonymous) and found.name.lower() in _AGGREGATE_NAMES:
+        if isinstance(found, exp.Anonymous) and fold(found.name) in _AGGREGATE_NAMES:
             return True
     return False
 

@@ -42,16 +42,29 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One part of the original text a rewrite replaced: ``original[start:end]`` became
+    ``rewritten``; every byte outside the changes is the original's."""
+
+    start: int
+    end: int
+    original: str
+    rewritten: str
+
+
+@dataclass(frozen=True)
 class RewriteResult:
-    """The rewritten SQL, the rules that changed it, and the rules that declined.
+    """The rewritten SQL, the rules that changed it, the rules that declined, and where the
+    text changed.
 
     >>> RewriteResult("SELECT 1", [], [Refusal("r", "why")]).as_dict()
-    {'sql': 'SELECT 1', 'applied': [], 'refused': [{'rule': 'r', 'reason': 'why'}]}
+    {'sql': 'SELECT 1', 'applied': [], 'refused': [{'rule': 'r', 'reason': 'why'}], 'changed': []}
     """
 
     sql: str
     applied: list[str]
     refused: list[Refusal]
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -59,9 +72,15 @@ class RewriteResult:
         return bool(self.applied)
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``edgeopt rewrite --json`` document: ``{"sql", "applied", "refused"}``."""
+        """The ``edgeopt rewrite --json`` document: ``{"sql", "applied", "refused",
+        "changed"}``; each change is ``{"start", "end", "original", "rewritten"}`` (offsets
+        into the original text, end exclusive)."""
         return {
             "sql": self.sql,
             "applied": list(self.applied),
             "refused": [{"rule": r.rule, "reason": r.reason} for r in self.refused],
+            "changed": [
+                {"start": c.start, "end": c.end, "original": c.original, "rewritten": c.rewritten}
+                for c in self.changes
+            ],
         }

@@ -10,15 +10,18 @@ whole subquery first. The two only agree when neither side can be NULL:
 
 So the rule rewrites only when the schema or a WHERE term proves both non-NULL, and otherwise
 leaves the query alone with a reason (sqlglot's own unnesting skips negated IN for the same
-reason). ``x`` stays on the left of ``=``: SQLite takes the collation of ``x IN (...)`` from
-``x``, and ``x = c`` does the same, so ``COLLATE NOCASE`` columns compare as before.
+reason). ``x`` stays on the left of ``=``: SQLite codes ``x IN (SELECT c ...)`` with the
+affinity and collation of ``x = c`` (see :mod:`._compare`), so the probe compares as before.
+A DISTINCT in the subquery goes with the rewrite only when it cannot have merged values the
+comparison tells apart (``c COLLATE NOCASE`` against a BINARY ``x``; 1 and 1.0 compared as
+text).
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
 
-from edgedb_opt.rewrite import _edit, _scope
+from edgedb_opt.rewrite import _compare, _edit, _scope
 from edgedb_opt.rewrite.base import RuleOutcome
 from edgedb_opt.rewrite.schema import Schema
 
@@ -31,6 +34,11 @@ ROW_VALUE = "row-value NOT IN is not rewritten"
 SHAPES_ROWS = "subquery aggregates, groups or limits its rows"
 UNRESOLVED = "cannot tell which table a column belongs to"
 PARAMETER_ORDER = "rewriting would reorder positional ? parameters"
+UNKNOWN_COMPARISON = "cannot tell the affinity or collation of both sides of the comparison"
+DISTINCT_GROUPING = (
+    "DISTINCT groups the subquery's values under another collation or affinity than the "
+    "IN comparison: dropping it could change the result"
+)
 
 _MARK = "not_in_to_not_exists"
 
@@ -98,6 +106,10 @@ def _rewrite(node: exp.Not, schema: Schema) -> str | None:
         return NULL_SUBQUERY_COLUMN
     if not _scope.not_null(left, schema):
         return NULL_LEFT_OPERAND
+    if inner.args.get("distinct") is not None:
+        reason = _distinct_check(left, column, schema)
+        if reason is not None:
+            return reason
 
     outer_refs = {id(c): _scope.resolve(c, schema) for c in _scope.columns_in(left)}
     inner_refs = {id(c): _scope.resolve(c, schema) for c in _scope.columns_in(inner)}
@@ -135,6 +147,16 @@ def _rewrite(node: exp.Not, schema: Schema) -> str | None:
     if _edit.placeholder_order(node.root()) != before:
         checkpoint.restore()
         return PARAMETER_ORDER
+    return None
+
+
+def _distinct_check(left: exp.Expr, column: exp.Expr, schema: Schema) -> str | None:
+    """Why the subquery's DISTINCT may not go (None: it may)."""
+    mine, theirs = _compare.operand(left, schema), _compare.operand(column, schema)
+    if mine is None or theirs is None:
+        return UNKNOWN_COMPARISON
+    if not _compare.groups_finer(theirs, _compare.compare(mine, theirs)):
+        return DISTINCT_GROUPING
     return None
 
 

@@ -29,7 +29,7 @@ from sqlglot import exp
 
 from edgedb_opt.rewrite import _edit, _scope
 from edgedb_opt.rewrite.base import RuleOutcome
-from edgedb_opt.rewrite.schema import Schema
+from edgedb_opt.rewrite.schema import Schema, fold
 
 #: Refusal reasons, stable for tests and for ``edgeopt rewrite --json`` consumers.
 NOT_UNIQUE = "lookup key is not unique: a LEFT JOIN could repeat outer rows"
@@ -149,7 +149,7 @@ def _rewrite(sub: exp.Subquery, schema: Schema) -> str | None:
             continue
         if found.source.node is source.node:
             _edit.qualify(col, name)
-        elif not col.table and col.name.lower() in offered and id(found.source.scope) in visible:
+        elif not col.table and fold(col.name) in offered and id(found.source.scope) in visible:
             # The joined table offers the same name: unqualified it would become ambiguous.
             _edit.qualify(col, found.source.name)
     if name != source.name or source.node.alias:
@@ -187,7 +187,7 @@ def _check_inner(inner: exp.Select, schema: Schema) -> str | None:
     # With no match the subquery is NULL, and the join gives NULL for the table's columns;
     # any other expression (a literal, coalesce(...), x IS NULL) could be non-NULL there.
     value = _scope.unparen(inner.selects[0].unalias())
-    if not isinstance(value, exp.Column) or value.table.lower() not in ("", source.name):
+    if not isinstance(value, exp.Column) or fold(value.table) not in ("", source.name):
         return NOT_A_COLUMN
     if value.table == "" and not source.table.has_column(value.name):
         return NOT_A_COLUMN
@@ -253,14 +253,14 @@ def _outer_refs(outer: exp.Select, schema: Schema) -> dict[int, _scope.Resolved 
     ``ORDER BY name`` may name a result column rather than a table column; it keeps doing so
     after the rewrite (SQLite matches ORDER BY terms to result aliases first).
     """
-    aliases = {e.alias.lower() for e in outer.expressions if isinstance(e, exp.Alias)}
+    aliases = {fold(e.alias) for e in outer.expressions if isinstance(e, exp.Alias)}
     order = outer.args.get("order")
     refs: dict[int, _scope.Resolved | None] = {}
     for col in _scope.columns_in(outer):
         found = _scope.resolve(col, schema)
         if found is None:
             in_order = order is not None and col.find_ancestor(exp.Order) is order
-            if in_order and not col.table and col.name.lower() in aliases:
+            if in_order and not col.table and fold(col.name) in aliases:
                 continue
             return None
         refs[id(col)] = found
