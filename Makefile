@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DB ?= ./edgeopt-demo.db
 
-.PHONY: all install tools sqlite3-cli lint docs test demo bench clean
+.PHONY: all install tools sqlite3-cli lint docs test demo bench fuzz clean
 
 all: test
 
@@ -68,6 +68,13 @@ bench: $(STAMP)
 	mkdir -p .benchmarks
 	EDGEOPT_BENCH_SCALE=$(EDGEOPT_BENCH_SCALE) $(BIN)/pytest benchmarks -s -p no:cacheprovider \
 		--benchmark-json=.benchmarks/latest.json --benchmark-columns=min,median,max,rounds
+
+# The rewrite differential test at length: 100,000 generated schemas and statements, each run
+# original vs rewrite on real SQLite (make test runs 5,000, seeded); a fresh random seed each run.
+FUZZ_EXAMPLES ?= 100000
+fuzz: $(STAMP)
+	EDGEOPT_REWRITE_EXAMPLES=$(FUZZ_EXAMPLES) EDGEOPT_REWRITE_RANDOM=1 $(BIN)/pytest \
+		tests/test_rewrite_differential.py -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .benchmarks $(DEMO_DB) demo.png \

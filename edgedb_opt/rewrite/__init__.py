@@ -164,6 +164,8 @@ def _normalized(tree: exp.Expr) -> exp.Expr:
 
 def _parse_fragment(text: str, kind: type[exp.Expr]) -> exp.Expr | None:
     """Parse a part of a statement as a node of ``kind`` (for finding a node's span)."""
+    if issubclass(kind, exp.Query | exp.DML):
+        return parse(text)
     if kind in Parser.EXPRESSION_PARSERS:
         into: type[exp.Expr] = kind
     elif issubclass(kind, exp.Alias) or not issubclass(kind, exp.Condition):

@@ -27,6 +27,8 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token  # type: ignore[attr-defined]
 
+from edgedb_opt.errors import EdgeOptError
+
 _TAG = "edgeopt_orig"
 _WIDEN = 6  # tokens tried on each side of a node's leaves (keywords, parentheses, NOT, CAST()
 #: Clause nodes the SQLite generator writes with a leading separator of its own.
@@ -65,6 +67,8 @@ class Original:
         self._edits = []
         text = self._render(node)
         own = self.span(node)
+        if own is not None and not self._edits and text != self.sql[own[0] : own[1]]:
+            self._edits.append((own[0], own[1], text, False))  # written whole by sqlglot
         # What lies outside the statement's tokens (comments, a trailing semicolon) stays.
         return self.sql[: own[0]] + text + self.sql[own[1] :] if own is not None else text
 
@@ -120,8 +124,8 @@ class Original:
     def _parses_to(self, text: str, node: exp.Expr) -> bool:
         try:
             parsed = self._parse(text, type(node))
-        except (SqlglotError, ValueError, KeyError, TypeError):
-            return False
+        except (SqlglotError, EdgeOptError, ValueError, KeyError, TypeError):
+            return False  # not a span of this node
         return parsed is not None and parsed == node
 
     # -- rendering ------------------------------------------------------------------------
@@ -156,19 +160,34 @@ class Original:
             return None
         edits, inserts = found
         edits += [((at, at), extra, False) for at, extra in inserts]
+        moved = {id(new) for (start, end), new, _ in edits if start == end}
         edits.sort(key=lambda e: e[0])
         if any(a[0][1] > b[0][0] for a, b in itertools.pairwise(edits)):
             return None
         out, at = [], own[0]
         for (start, end), new, operand in edits:
             out.append(self.sql[at:start])
-            text = self._render(new) if start != end else " " + self._render(new).strip()
+            # A node that was elsewhere before (moved, or new) brings no edits of its own at
+            # this place: only the whole replacement counts.
+            in_place = id(new) not in moved and new.meta.get(_TAG) == self._tag_at(start, end)
+            self._quiet += 0 if in_place else 1
+            try:
+                text = self._render(new) if start != end else " " + self._render(new).strip()
+            finally:
+                self._quiet -= 0 if in_place else 1
             if not self._quiet:
                 self._edits.append((start, end, text, operand))
             out.append(text)
             at = end
         out.append(self.sql[at : own[1]])
         return "".join(out)
+
+    def _tag_at(self, start: int, end: int) -> int | None:
+        """The tag of the pristine node whose span is exactly (start, end), if one was found."""
+        for tag, span in self._spans.items():
+            if span == (start, end):
+                return tag
+        return None
 
     def _edits_in(
         self, node: exp.Expr, original: exp.Expr, own: Span

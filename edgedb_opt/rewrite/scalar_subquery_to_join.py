@@ -7,7 +7,9 @@ when the lookup matches at most one row: SQLite does not reject a scalar subquer
 several rows (it takes the first), but a join would repeat the outer row for each match. So the
 subquery's WHERE must fix every column of the primary key or of a full unique index to an outer
 column or a constant; a LEFT JOIN (not an inner join) keeps the rows with no match, where both
-forms give NULL.
+forms give NULL. "Unique" must hold under the very comparison the WHERE makes: a key unique
+under BINARY matches several rows when compared under NOCASE, and a TEXT key compared with a
+number is converted ('1' and '01' both become 1), so such lookups are refused.
 
 The subquery must select a plain column of the looked-up table: with no match the join gives
 NULL for that column, as the subquery does, but ``coalesce(o.name, '-')`` or a literal would
@@ -27,9 +29,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from edgedb_opt.rewrite import _edit, _scope
+from edgedb_opt.rewrite import _compare, _edit, _scope
 from edgedb_opt.rewrite.base import RuleOutcome
-from edgedb_opt.rewrite.schema import Schema, fold
+from edgedb_opt.rewrite.schema import Schema, TableInfo, fold
 
 #: Refusal reasons, stable for tests and for ``edgeopt rewrite --json`` consumers.
 NOT_UNIQUE = "lookup key is not unique: a LEFT JOIN could repeat outer rows"
@@ -123,7 +125,7 @@ def _rewrite(sub: exp.Subquery, schema: Schema) -> str | None:
         return UNRESOLVED
     source = next(iter(_scope.sources(inner, schema).values()))
     assert source.table is not None
-    if not source.table.is_unique(_key_columns(inner, source, inner_refs)):
+    if not _unique(source.table, _key_columns(inner, source, inner_refs, schema)):
         return NOT_UNIQUE
 
     refs = _outer_refs(outer, schema)
@@ -223,11 +225,18 @@ def _names_matter(select: exp.Select) -> bool:
     return not (isinstance(parent, exp.Subquery) and not isinstance(parent.parent, _FROM_LIKE))
 
 
+Pinned = dict[str, list[tuple[_compare.Operand, _compare.Comparison]]]
+
+
 def _key_columns(
-    inner: exp.Select, source: _scope.Source, refs: dict[int, _scope.Resolved | None]
-) -> set[str]:
-    """Inner columns the WHERE pins with ``=`` to an outer column, a constant or a parameter."""
-    pinned: set[str] = set()
+    inner: exp.Select,
+    source: _scope.Source,
+    refs: dict[int, _scope.Resolved | None],
+    schema: Schema,
+) -> Pinned:
+    """Inner columns the WHERE pins with ``=`` to an outer column, a constant or a parameter,
+    each with how SQLite compares it there (the operands in the order written)."""
+    pinned: Pinned = {}
     for term in _scope.conjuncts(inner.args.get("where")):
         if not isinstance(term, exp.EQ):
             continue
@@ -242,9 +251,26 @@ def _key_columns(
                 (r := refs.get(id(c))) is not None and r.source.node is source.node
                 for c in _scope.columns_in(other)
             )
-            if not reads_inner:
-                pinned.add(found.column)
+            key = _compare.operand(mine, schema)
+            left = _compare.operand(term.this, schema)
+            right = _compare.operand(term.expression, schema)
+            if reads_inner or key is None or left is None or right is None:
+                continue
+            pinned.setdefault(found.column, []).append((key, _compare.compare(left, right)))
     return pinned
+
+
+def _unique(table: TableInfo, pinned: Pinned) -> bool:
+    """Whether the pinned columns cover a unique key under the comparisons that pin them."""
+    for key, collations in zip(table.unique_keys, table.key_collations, strict=False):
+        if len(collations) != len(key):
+            continue
+        if all(
+            any(_compare.key_holds(op, coll, cmp) for op, cmp in pinned.get(column, []))
+            for column, coll in zip(key, collations, strict=True)
+        ):
+            return True
+    return False
 
 
 def _outer_refs(outer: exp.Select, schema: Schema) -> dict[int, _scope.Resolved | None] | None:

@@ -187,6 +187,11 @@ class Schema:
             conn.close()
 
     @classmethod
+    def from_connection(cls, conn: sqlite3.Connection) -> Schema:
+        """Read the schema through an open ``sqlite3`` connection (only reads)."""
+        return _read_sync(conn)
+
+    @classmethod
     def from_ddl(cls, ddl: str) -> Schema:
         """Run ``ddl`` in a private in-memory database and read its schema."""
         conn = sqlite3.connect(":memory:")
