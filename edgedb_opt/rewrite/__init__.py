@@ -23,6 +23,7 @@ SELECT id FROM questions WHERE NOT EXISTS(SELECT 1 FROM answers
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import sqlglot
 from sqlglot import TokenType, exp
@@ -31,7 +32,7 @@ from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 from sqlglot.parser import Parser
 
 from edgedb_opt.errors import RewriteError
-from edgedb_opt.rewrite import _check
+from edgedb_opt.rewrite import _check, _numbered
 from edgedb_opt.rewrite._splice import Original
 from edgedb_opt.rewrite.base import Change, Refusal, RewriteResult, RewriteRule, RuleOutcome
 from edgedb_opt.rewrite.drop_distinct_in_subquery import drop_distinct_in_subquery
@@ -95,6 +96,15 @@ def optimize(
     Raises:
         RewriteError: the text is not one parsable statement; carries the 1-based position.
     """
+    if isinstance(sql, str):
+        text, back = _numbered.encode(sql)
+        if text != sql:  # ?NNN parameters: rewritten under same-length names, then restored
+            done = optimize(text, schema, rules=rules, pretty=pretty)
+            if not done.applied:
+                return RewriteResult(sql, done.applied, done.refused)
+            changes = [replace(c, original=sql[c.start : c.end], rewritten=back(c.rewritten))
+                       for c in done.changes]  # fmt: skip
+            return RewriteResult(back(done.sql), done.applied, done.refused, changes)
     # A string is parsed into a tree we own; a caller's tree is copied once, here.
     tree = parse(sql) if isinstance(sql, str) else sql.copy()
     if isinstance(sql, str) and _drops_unary_plus(sql, tree):

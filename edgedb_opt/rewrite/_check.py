@@ -11,13 +11,11 @@ the schema (its CREATE statements), never on the user's database.
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 import threading
 from collections.abc import Sequence
 from typing import Any
-
-from sqlglot import TokenType
-from sqlglot.dialects.dialect import Dialect
 
 INVALID = "SQLite cannot prepare the rewritten statement, left as written"
 UNCHECKED = "SQLite cannot prepare the statement on a copy of the schema, left as written"
@@ -25,22 +23,6 @@ GROUPING = (
     "SQLite groups the rewritten part with its neighbours differently than the rewriter "
     "read it (operator precedence), left as written"
 )
-
-
-class _Missing(dict[str, Any]):
-    """Named parameters for EXPLAIN: every name binds NULL."""
-
-    def __missing__(self, key: str) -> None:
-        return None
-
-
-def _bindings(sql: str) -> Sequence[Any] | dict[str, Any]:
-    tokens = Dialect.get_or_raise("sqlite").tokenize(sql)
-    marks = [t.text for t in tokens if t.token_type in (TokenType.PLACEHOLDER, TokenType.PARAMETER)]
-    if any(m not in ("?", "") and not m.startswith("?") for m in marks):
-        return _Missing()
-    numbered = [int(m[1:]) for m in marks if m.startswith("?") and m[1:].isdigit()]
-    return [None] * max([sum(1 for m in marks if m in ("?", "")), *numbered, 0])
 
 
 @functools.lru_cache(maxsize=8)
@@ -54,11 +36,24 @@ def _replica(ddl: tuple[str, ...]) -> tuple[sqlite3.Connection, threading.Lock]:
     return conn, threading.Lock()
 
 
+_USES = re.compile(r"uses (\d+), and there (?:are|is) \d+ supplied")
+
+
 def _program(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]] | str:
-    try:
-        return [tuple(r) for r in conn.execute("EXPLAIN " + sql, _bindings(sql)).fetchall()]
-    except (sqlite3.Error, ValueError) as exc:
-        return str(exc) or type(exc).__name__
+    """SQLite's program for ``sql`` (EXPLAIN rows), or why it cannot be prepared. Parameters
+    bind NULL: the count comes from SQLite's own complaint (any style: ?, ?NNN, :a, @a, $a)."""
+    params: list[None] = []
+    for _ in range(2):
+        try:
+            return [tuple(r) for r in conn.execute("EXPLAIN " + sql, params).fetchall()]
+        except sqlite3.ProgrammingError as exc:
+            found = _USES.search(str(exc))
+            if found is None or params:
+                return str(exc)
+            params = [None] * int(found.group(1))
+        except (sqlite3.Error, ValueError) as exc:
+            return str(exc) or type(exc).__name__
+    return "cannot bind the statement's parameters"
 
 
 def check(

@@ -90,6 +90,8 @@ def operand(expr: exp.Expr, schema: Schema) -> Operand | None:
         return Operand(affinity(to.sql("sqlite")), inner.collation, inner.explicit)
     if isinstance(node, exp.Column):
         found = _scope.resolve(node, schema)
+        if found is not None and found.source.table is None and found.source.derived is not None:
+            return _derived(found.source.derived, found.column, schema)
         table = found.source.table if found is not None else None
         if found is None or table is None:
             return None
@@ -98,6 +100,16 @@ def operand(expr: exp.Expr, schema: Schema) -> Operand | None:
     if any(True for _ in node.find_all(exp.Collate, exp.Subquery, exp.Select)):
         return None  # a COLLATE or a subquery inside an expression: not modelled here
     return Operand("", None)
+
+
+def _derived(derived: exp.Expr, column: str, schema: Schema) -> Operand | None:
+    """A CTE's or derived table's column: SQLite gives it the affinity and collation of the
+    expression it selects, and an expression without affinity becomes a BLOB-affinity column."""
+    expression = _scope.derived_output(derived, column)
+    inner = operand(expression, schema) if expression is not None else None
+    if inner is None:
+        return None
+    return Operand(inner.affinity or "BLOB", inner.collation or "BINARY")
 
 
 def compare(left: Operand, right: Operand) -> Comparison:
@@ -146,6 +158,26 @@ def groups_finer(grouped: Operand, comparison: Comparison) -> bool:
     if not finer_or_equal(grouped.collation or "BINARY", comparison.collation):
         return False
     return comparison.affinity != "TEXT" or grouped.affinity in _NO_MIXED_NUMBERS
+
+
+def converts(side: Operand, comparison: Comparison) -> bool:
+    """Whether ``comparison`` may convert ``side``'s values before comparing them.
+
+    SQLite applies the affinity to the value in place, and where that value is read again
+    (a GROUP BY column in HAVING, say) the conversion shows in the result: ``'1'`` comes out
+    as ``1``. Moving such a comparison into another scope changes what is read back, so the
+    rules keep an operand that would be converted where it is.
+
+    >>> converts(Operand("TEXT", "BINARY"), Comparison("NUMERIC", "BINARY"))
+    True
+    >>> converts(Operand("INTEGER", "BINARY"), Comparison("NUMERIC", "BINARY"))
+    False
+    """
+    if comparison.affinity == "NUMERIC":
+        return side.affinity not in NUMERIC
+    if comparison.affinity == "TEXT":
+        return side.affinity != "TEXT"
+    return False
 
 
 def key_holds(key: Operand, key_collation: str, comparison: Comparison) -> bool:

@@ -235,7 +235,7 @@ def _column_not_null(column: exp.Column, schema: Schema) -> bool:
     if source.table is not None and not source.nullable and source.table.not_null(found.column):
         return True
     if source.derived is not None and not source.nullable:
-        output = _derived_output(source.derived, found.column)
+        output = derived_output(source.derived, found.column)
         if output is not None and not_null(output, schema):
             return True
     if not _filtered_by_where(column, source.scope):
@@ -249,7 +249,26 @@ def _column_not_null(column: exp.Column, schema: Schema) -> bool:
     return False
 
 
-def _derived_output(derived: exp.Expr, column: str) -> exp.Expr | None:
+def uses_own_alias(select: exp.Select) -> bool:
+    """Whether ``select`` names one of its own result aliases outside its SELECT list (SQLite
+    lets WHERE and ORDER BY use them); such a name stops binding once the list changes.
+
+    >>> import sqlglot
+    >>> uses_own_alias(sqlglot.parse_one("SELECT a AS z FROM t WHERE z > 1"))
+    True
+    >>> uses_own_alias(sqlglot.parse_one("SELECT a AS z FROM t WHERE a > 1"))
+    False
+    """
+    aliases = _aliases(select)
+    if not aliases:
+        return False
+    listed = {id(c) for e in select.expressions for c in e.find_all(exp.Column)}
+    return any(
+        not c.table and fold(c.name) in aliases and id(c) not in listed for c in columns_in(select)
+    )
+
+
+def derived_output(derived: exp.Expr, column: str) -> exp.Expr | None:
     """The expression a derived table or CTE (a plain SELECT) computes for ``column``."""
     body = derived.this
     if not isinstance(body, exp.Select) or body.args.get("limit") or body.args.get("offset"):

@@ -35,6 +35,11 @@ SHAPES_ROWS = "subquery aggregates, groups or limits its rows"
 UNRESOLVED = "cannot tell which table a column belongs to"
 PARAMETER_ORDER = "rewriting would reorder positional ? parameters"
 UNKNOWN_COMPARISON = "cannot tell the affinity or collation of both sides of the comparison"
+OWN_ALIAS = "the subquery uses its own SELECT-list alias, which would not bind after the rewrite"
+CONVERTED = (
+    "the comparison converts the left operand's affinity, and SQLite can read the converted "
+    "value back (e.g. in HAVING): moving the comparison could change the result"
+)
 DISTINCT_GROUPING = (
     "DISTINCT groups the subquery's values under another collation or affinity than the "
     "IN comparison: dropping it could change the result"
@@ -106,10 +111,9 @@ def _rewrite(node: exp.Not, schema: Schema) -> str | None:
         return NULL_SUBQUERY_COLUMN
     if not _scope.not_null(left, schema):
         return NULL_LEFT_OPERAND
-    if inner.args.get("distinct") is not None:
-        reason = _distinct_check(left, column, schema)
-        if reason is not None:
-            return reason
+    reason = _comparison_check(left, column, schema, inner.args.get("distinct") is not None)
+    if reason is not None:
+        return reason
 
     outer_refs = {id(c): _scope.resolve(c, schema) for c in _scope.columns_in(left)}
     inner_refs = {id(c): _scope.resolve(c, schema) for c in _scope.columns_in(inner)}
@@ -150,12 +154,18 @@ def _rewrite(node: exp.Not, schema: Schema) -> str | None:
     return None
 
 
-def _distinct_check(left: exp.Expr, column: exp.Expr, schema: Schema) -> str | None:
-    """Why the subquery's DISTINCT may not go (None: it may)."""
+def _comparison_check(
+    left: exp.Expr, column: exp.Expr, schema: Schema, distinct: bool
+) -> str | None:
+    """Why ``left = column`` may not replace the IN (None: it may): a left operand the
+    comparison converts, or a DISTINCT that merged values the comparison tells apart."""
     mine, theirs = _compare.operand(left, schema), _compare.operand(column, schema)
     if mine is None or theirs is None:
         return UNKNOWN_COMPARISON
-    if not _compare.groups_finer(theirs, _compare.compare(mine, theirs)):
+    comparison = _compare.compare(mine, theirs)
+    if any(True for _ in _scope.columns_in(left)) and _compare.converts(mine, comparison):
+        return CONVERTED
+    if distinct and not _compare.groups_finer(theirs, comparison):
         return DISTINCT_GROUPING
     return None
 
@@ -170,6 +180,8 @@ def _check_shape(left: exp.Expr, inner: exp.Expr) -> str | None:
         return NOT_ONE_COLUMN
     if any(inner.args.get(k) for k in ("group", "having", "limit", "offset", "qualify")):
         return SHAPES_ROWS
+    if _scope.uses_own_alias(inner):
+        return OWN_ALIAS
     if _scope.has_aggregate(selects[0]) or _scope.has_window(selects[0]):
         return SHAPES_ROWS
     order = inner.args.get("order")

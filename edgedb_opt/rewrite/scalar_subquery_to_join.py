@@ -38,6 +38,7 @@ NOT_UNIQUE = "lookup key is not unique: a LEFT JOIN could repeat outer rows"
 NOT_A_LOOKUP = "subquery aggregates, groups, orders or limits: not a plain key lookup"
 NOT_ONE_TABLE = "subquery must read exactly one table known to the schema"
 NESTED = "subquery contains another subquery"
+OWN_ALIAS = "the subquery uses its own SELECT-list alias, which would not bind in a JOIN"
 NOT_A_COLUMN = "subquery must select a plain column of the looked-up table"
 OUTER_AGGREGATES = "outer query aggregates (GROUP BY, HAVING or aggregate functions)"
 NO_ALIAS = "select item has no alias: the result column's name would change"
@@ -180,6 +181,8 @@ def _check_inner(inner: exp.Select, schema: Schema) -> str | None:
         return NOT_A_LOOKUP
     if any(True for _ in inner.find_all(exp.Subquery, exp.Exists)):
         return NESTED
+    if _scope.uses_own_alias(inner):
+        return OWN_ALIAS
     found = _scope.sources(inner, schema)
     if inner.args.get("joins") or len(found) != 1:
         return NOT_ONE_TABLE
@@ -251,12 +254,15 @@ def _key_columns(
                 (r := refs.get(id(c))) is not None and r.source.node is source.node
                 for c in _scope.columns_in(other)
             )
-            key = _compare.operand(mine, schema)
+            key, outer = _compare.operand(mine, schema), _compare.operand(other, schema)
             left = _compare.operand(term.this, schema)
             right = _compare.operand(term.expression, schema)
-            if reads_inner or key is None or left is None or right is None:
+            if reads_inner or key is None or outer is None or left is None or right is None:
                 continue
-            pinned.setdefault(found.column, []).append((key, _compare.compare(left, right)))
+            comparison = _compare.compare(left, right)
+            if any(True for _ in _scope.columns_in(other)) and _compare.converts(outer, comparison):
+                continue  # the outer value would be converted in place (see _compare.converts)
+            pinned.setdefault(found.column, []).append((key, comparison))
     return pinned
 
 
