@@ -162,7 +162,7 @@ def statements(draw: st.DrawFn, outer: Table, inner: Table) -> str:
             ]
         )
     )
-    shape = draw(st.integers(0, 9))
+    shape = draw(st.integers(0, 10))
     if shape == 0:
         return f"SELECT {ox}{untouched} FROM {o} WHERE {ox} {neg} {sub}"
     if shape == 1:  # a scalar lookup in the SELECT list
@@ -172,7 +172,8 @@ def statements(draw: st.DrawFn, outer: Table, inner: Table) -> str:
     if shape == 3:
         return f"SELECT {ox}, {iz} FROM {o} LEFT JOIN {i} ON {iz} = {ox} AND {ox} {neg} {sub}"
     if shape == 4:
-        return f"SELECT CASE WHEN {ox} {neg} {sub} THEN 'y' ELSE 'n' END AS w FROM {o}"
+        alias = draw(st.sampled_from([" AS w", ""]))  # unaliased: SQLite names it by its text
+        return f"SELECT CASE WHEN {ox} {neg} {sub} THEN 'y' ELSE 'n' END{alias} FROM {o}"
     if shape == 5:
         return f"DELETE FROM {o} WHERE {ox} {neg} {sub}"
     if shape == 6:
@@ -182,7 +183,9 @@ def statements(draw: st.DrawFn, outer: Table, inner: Table) -> str:
         return f"SELECT {ox} FROM {o} WHERE {ox} {neg} (SELECT {iy} AS zz FROM {i} WHERE zz > 0)"
     if shape == 8:  # sqlglot and SQLite group this differently
         return f"SELECT {ox} FROM {o} WHERE {ox} = 1 NOT IN {sub}"
-    return f"SELECT {ox} FROM {o} WHERE {ox} NOT IN {sub} OR {other} IS NULL"
+    if shape == 9:
+        return f"SELECT {ox} FROM {o} WHERE {ox} NOT IN {sub} OR {other} IS NULL"
+    return f"SELECT {ox} {neg} {sub}, {ox} FROM {o}"  # an unaliased rewritten result column
 
 
 def _database(outer: Table, inner: Table) -> sqlite3.Connection:

@@ -69,6 +69,10 @@ UNARY_PLUS = (
     "keeps an index from being used): left as written"
 )
 UNWRITABLE = "sqlglot cannot write the rewritten statement for SQLite, left as written"
+RENAMED = (
+    "the rewrite would rename an unaliased result column (SQLite names it after its text); "
+    "give it an alias"
+)
 UNSPLICEABLE = (
     "the rewrite cannot be written without changing parts no rule touched, left as written"
 )
@@ -151,8 +155,12 @@ def _spliced(
         same = _normalized(parse(text)) == _normalized(tree)
     except (RewriteError, UnsupportedError) as exc:
         return RewriteResult(sql, [], [*refused, Refusal("optimize", f"{UNWRITABLE}: {exc}")])
-    if not same:
+    if not same or original.rewritten_untouched:
         return RewriteResult(sql, [], [*refused, Refusal("optimize", UNSPLICEABLE)])
+    renamed = original.renamed_columns(tree)
+    if renamed:
+        reason = f"{RENAMED}: {' '.join(renamed[0].split())[:60]}"
+        return RewriteResult(sql, [], [*refused, Refusal("optimize", reason)])
     changes = original.changes()
     operands = [(start, end) for start, end, _, operand in changes if operand]
     rejected = _check.check(schema.ddl, sql, text, operands)
@@ -176,6 +184,10 @@ def _parse_fragment(text: str, kind: type[exp.Expr]) -> exp.Expr | None:
     """Parse a part of a statement as a node of ``kind`` (for finding a node's span)."""
     if issubclass(kind, exp.Query | exp.DML):
         return parse(text)
+    if kind is exp.Table:  # with its alias, as FROM reads it
+        select = sqlglot.parse_one(f"SELECT 1 FROM {text}", dialect="sqlite")
+        source = select.args.get("from_")
+        return source.this if source is not None and not select.args.get("joins") else None
     if kind in Parser.EXPRESSION_PARSERS:
         into: type[exp.Expr] = kind
     elif issubclass(kind, exp.Alias) or not issubclass(kind, exp.Condition):

@@ -249,6 +249,21 @@ def _column_not_null(column: exp.Column, schema: Schema) -> bool:
     return False
 
 
+def names_matter(select: exp.Select) -> bool:
+    """Whether anything can see the result column names of ``select``.
+
+    Not inside a scalar, IN or EXISTS subquery; yes at the top, in derived tables, CTEs and
+    compound queries.
+    """
+    parent = select.parent
+    if isinstance(parent, exp.Exists):
+        return False
+    return not (
+        isinstance(parent, exp.Subquery)
+        and not isinstance(parent.parent, (exp.From, exp.Join, exp.CTE))
+    )
+
+
 def uses_own_alias(select: exp.Select) -> bool:
     """Whether ``select`` names one of its own result aliases outside its SELECT list (SQLite
     lets WHERE and ORDER BY use them); such a name stops binding once the list changes.

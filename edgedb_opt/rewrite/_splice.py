@@ -28,6 +28,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token  # type: ignore[attr-defined]
 
 from edgedb_opt.errors import EdgeOptError
+from edgedb_opt.rewrite._scope import names_matter
 
 _TAG = "edgeopt_orig"
 _WIDEN = 6  # tokens tried on each side of a node's leaves (keywords, parentheses, NOT, CAST()
@@ -61,16 +62,35 @@ class Original:
         self._spans: dict[int, Span | None] = {}
         self._edits: list[tuple[int, int, str, bool]] = []
         self._quiet = 0  # > 0 while sqlglot writes a node: its inner splices are not edits
+        #: Unchanged original parts sqlglot had to write itself (no span found for them).
+        self.rewritten_untouched: list[str] = []
 
     def render(self, node: exp.Expr) -> str:
         """The text of ``node`` (a rewritten tree, or a part of one); see the module doc."""
         self._edits = []
+        self.rewritten_untouched = []
         text = self._render(node)
         own = self.span(node)
         if own is not None and not self._edits and text != self.sql[own[0] : own[1]]:
             self._edits.append((own[0], own[1], text, False))  # written whole by sqlglot
         # What lies outside the statement's tokens (comments, a trailing semicolon) stays.
         return self.sql[: own[0]] + text + self.sql[own[1] :] if own is not None else text
+
+    def renamed_columns(self, tree: exp.Expr) -> list[str]:
+        """Unaliased result columns whose text the rewrite changed, where names are visible:
+        SQLite names such a column after its text, so the rewrite would rename it."""
+        out: list[str] = []
+        for select in tree.find_all(exp.Select):
+            if not names_matter(select):
+                continue
+            for item in select.expressions:
+                if isinstance(item, exp.Alias | exp.Column | exp.Star):
+                    continue  # named by its alias, or by the column's own name
+                before = self._pristine(item)
+                if before is None or before != item:
+                    span = self.span(item) if before is not None else None
+                    out.append(self.sql[span[0] : span[1]] if span else item.sql("sqlite"))
+        return out
 
     def changes(self) -> list[tuple[int, int, str, bool]]:
         """The innermost replacements the last :meth:`render` made: (start, end) of the
@@ -240,6 +260,11 @@ def _infix_negation(node: exp.Expr, new: exp.Expr, old: exp.Expr) -> bool:
     )
 
 
+def _has_parts(node: exp.Expr) -> bool:
+    """Whether ``node`` holds other expressions (a leaf written anew comes out the same)."""
+    return any(isinstance(v, exp.Expr) or (isinstance(v, list) and v) for v in node.args.values())
+
+
 def _is_operand(node: exp.Expr) -> bool:
     if isinstance(node, (exp.Query, *_CLAUSES, exp.Table, exp.TableAlias, exp.Identifier)):
         return False
@@ -274,6 +299,8 @@ class _ReusingGenerator(Dialect.get_or_raise("sqlite").generator_class):  # type
             )
             if text is not None:
                 return f"{self.sep()}{text}" if isinstance(node, _CLAUSES) else text
+            if span is None and self._original._pristine(node) == node and _has_parts(node):
+                self._original.rewritten_untouched.append(type(node).__name__)
         return str(super().sql(expression, key, comment))
 
 

@@ -213,19 +213,7 @@ def _check_outer(outer: exp.Select, sub: exp.Subquery) -> str | None:
     while item.parent is not outer:
         assert item.parent is not None
         item = item.parent
-    return None if isinstance(item, exp.Alias) or not _names_matter(outer) else NO_ALIAS
-
-
-def _names_matter(select: exp.Select) -> bool:
-    """Whether anything can see the result column names of ``select``.
-
-    Not inside a scalar, IN or EXISTS subquery; yes at the top, in derived tables, CTEs and
-    compound queries.
-    """
-    parent = select.parent
-    if isinstance(parent, exp.Exists):
-        return False
-    return not (isinstance(parent, exp.Subquery) and not isinstance(parent.parent, _FROM_LIKE))
+    return None if isinstance(item, exp.Alias) or not _scope.names_matter(outer) else NO_ALIAS
 
 
 Pinned = dict[str, list[tuple[_compare.Operand, _compare.Comparison]]]
