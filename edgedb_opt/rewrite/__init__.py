@@ -152,7 +152,7 @@ def _spliced(
     back to the rewritten tree and SQLite accepts it; else the statement as written."""
     try:
         text = original.render(tree)
-        same = _normalized(parse(text)) == _normalized(tree)
+        same = parse(text) == tree
     except (RewriteError, UnsupportedError) as exc:
         return RewriteResult(sql, [], [*refused, Refusal("optimize", f"{UNWRITABLE}: {exc}")])
     if not same or original.rewritten_untouched:
@@ -172,12 +172,6 @@ def _spliced(
         refused,
         [Change(start, end, sql[start:end], new) for start, end, new, _ in changes],
     )
-
-
-def _normalized(tree: exp.Expr) -> exp.Expr:
-    """``tree`` without the parentheses around a whole subquery's SELECT that sqlglot keeps
-    from one parse and not another (they change nothing)."""
-    return tree
 
 
 def _parse_fragment(text: str, kind: type[exp.Expr]) -> exp.Expr | None:
