@@ -382,6 +382,14 @@ def test_unary_plus_is_never_rendered_away(schema: Schema) -> None:
         schema,
     )
     assert other.applied == ["not_in_to_not_exists"]
+    # A unary + outside the rewritten part is kept with the rest of the text.
+    kept = optimize(
+        "SELECT id FROM questions WHERE +exam_id = 1 "
+        "AND id NOT IN (SELECT question_id FROM user_answers)",
+        schema,
+    )
+    assert kept.applied == ["not_in_to_not_exists"]
+    assert kept.sql.startswith("SELECT id FROM questions WHERE +exam_id = 1 AND NOT EXISTS")
 
 
 def test_statement_sqlglot_cannot_write_back_is_left_as_written(schema: Schema) -> None:

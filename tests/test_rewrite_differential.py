@@ -159,12 +159,14 @@ def statements(draw: st.DrawFn, outer: Table, inner: Table) -> str:
                 ", count(*) OVER ()",
                 f", {other} || 'x'",
                 f", typeof({other})",
+                f", +{other}",
             ]
         )
     )
     shape = draw(st.integers(0, 10))
     if shape == 0:
-        return f"SELECT {ox}{untouched} FROM {o} WHERE {ox} {neg} {sub}"
+        plus = draw(st.sampled_from(["", "", "+"]))  # +x: no affinity, SQLite's index idiom
+        return f"SELECT {ox}{untouched} FROM {o} WHERE {plus}{ox} {neg} {sub}"
     if shape == 1:  # a scalar lookup in the SELECT list
         return f"SELECT {ox}, (SELECT {iz} FROM {i} WHERE {iy} = {ox}) AS v{untouched} FROM {o}"
     if shape == 2:

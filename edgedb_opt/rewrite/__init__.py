@@ -65,8 +65,8 @@ RULES: tuple[RewriteRule, ...] = (
 
 #: Why a statement is returned as written before any rule runs.
 UNARY_PLUS = (
-    "unary + would be lost when the SQL is rewritten (in SQLite it strips affinity and "
-    "keeps an index from being used): left as written"
+    "a unary + would be lost by the rewrite (in SQLite it strips affinity and keeps an index "
+    "from being used): left as written"
 )
 UNWRITABLE = "sqlglot cannot write the rewritten statement for SQLite, left as written"
 RENAMED = (
@@ -111,8 +111,6 @@ def optimize(
             return RewriteResult(back(done.sql), done.applied, done.refused, changes)
     # A string is parsed into a tree we own; a caller's tree is copied once, here.
     tree = parse(sql) if isinstance(sql, str) else sql.copy()
-    if isinstance(sql, str) and _drops_unary_plus(sql, tree):
-        return RewriteResult(sql, [], [Refusal("optimize", UNARY_PLUS)])
     original = Original(sql, tree, _parse_fragment) if isinstance(sql, str) and not pretty else None
     applied: list[str] = []
     refused: list[Refusal] = []
@@ -152,11 +150,13 @@ def _spliced(
     back to the rewritten tree and SQLite accepts it; else the statement as written."""
     try:
         text = original.render(tree)
-        same = parse(text) == tree
+        written = parse(text)
     except (RewriteError, UnsupportedError) as exc:
         return RewriteResult(sql, [], [*refused, Refusal("optimize", f"{UNWRITABLE}: {exc}")])
-    if not same or original.rewritten_untouched:
+    if written != tree or original.rewritten_untouched:
         return RewriteResult(sql, [], [*refused, Refusal("optimize", UNSPLICEABLE)])
+    if _unary_pluses(text, written) != _unary_pluses(sql, original.pristine):
+        return RewriteResult(sql, [], [*refused, Refusal("optimize", UNARY_PLUS)])
     renamed = original.renamed_columns(tree)
     if renamed:
         reason = f"{RENAMED}: {' '.join(renamed[0].split())[:60]}"
@@ -234,18 +234,19 @@ def _comma_joins(tree: exp.Expr) -> None:
             join.set("kind", None)
 
 
-def _drops_unary_plus(sql: str, tree: exp.Expr) -> bool:
-    """Whether the text has a unary ``+``, which sqlglot parses away.
+def _unary_pluses(sql: str, tree: exp.Expr) -> int:
+    """How many unary ``+`` the text has: sqlglot parses them away.
 
     ``+col`` is SQLite's idiom to keep the planner off an index, and it drops the column's
-    affinity in comparisons, so rendering the tree without it could change plans and results.
-    Every ``+`` token that is not an addition in the tree was a unary one.
+    affinity in comparisons. Outside the rewritten parts the text is kept, and them with it; a
+    rewrite that would lose one (a moved ``+x`` comes out as ``x``) is refused. Every ``+``
+    token that is not an addition in the tree was a unary one.
     """
     if "+" not in sql:
-        return False
+        return 0
     tokens = Dialect.get_or_raise("sqlite").tokenize(sql)
     pluses = sum(1 for token in tokens if token.token_type == TokenType.PLUS)
-    return pluses > sum(1 for _ in tree.find_all(exp.Add))
+    return pluses - sum(1 for _ in tree.find_all(exp.Add))
 
 
 def _parse_error(sql: str, exc: ParseError) -> RewriteError:
