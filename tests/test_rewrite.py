@@ -455,3 +455,20 @@ def test_sqlite_semantics_case(
         assert sorted(before.fetchall(), key=repr) == sorted(after.fetchall(), key=repr)
     finally:
         conn.close()
+
+
+def test_a_schema_built_by_hand_is_still_checked_by_sqlite() -> None:
+    """Without CREATE statements the checks run on tables made from what the schema knows;
+    a span sqlglot parses leniently (``CAST(b AS INTEGER`` without its ``)``) is not taken."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript("CREATE TABLE t (a INTEGER); CREATE TABLE u (b TEXT)")
+        by_hand = Schema(Schema.from_connection(conn).tables)
+        assert by_hand.ddl == () and by_hand.statements()
+        result = optimize(
+            "SELECT a FROM t WHERE a IN (SELECT DISTINCT CAST(b AS INTEGER) FROM u)", by_hand
+        )
+        assert result.sql == "SELECT a FROM t WHERE a IN (SELECT CAST(b AS INTEGER) FROM u)"
+        conn.execute(result.sql).fetchall()
+    finally:
+        conn.close()

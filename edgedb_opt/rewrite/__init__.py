@@ -163,7 +163,7 @@ def _spliced(
         return RewriteResult(sql, [], [*refused, Refusal("optimize", reason)])
     changes = original.changes()
     operands = [(start, end) for start, end, _, operand in changes if operand]
-    rejected = _check.check(schema.ddl, sql, text, operands)
+    rejected = _check.check(schema.statements(), sql, text, operands)
     if rejected is not None:
         return RewriteResult(sql, [], [*refused, Refusal("optimize", rejected)])
     return RewriteResult(

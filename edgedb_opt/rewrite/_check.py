@@ -62,7 +62,7 @@ def check(
     """Why SQLite rejects the rewrite (a refusal reason), or None when it accepts it.
 
     Args:
-        ddl: the schema's CREATE statements (empty: nothing to check against, accepted).
+        ddl: the schema's CREATE statements (``Schema.statements()``).
         original: the statement as written.
         rewritten: the rewritten statement.
         parts: (start, end) of each expression of ``original`` a rule replaced.

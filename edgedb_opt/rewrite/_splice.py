@@ -22,7 +22,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from sqlglot import exp
+from sqlglot import TokenType, exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token  # type: ignore[attr-defined]
@@ -137,9 +137,22 @@ class Original:
             if lo < 0 or hi >= len(self._tokens):
                 continue
             start, end = self._tokens[lo].start, self._tokens[hi].end + 1
-            if self._parses_to(self.sql[start:end], node):
+            if self._balanced(lo, hi) and self._parses_to(self.sql[start:end], node):
                 return start, end
         return None
+
+    def _balanced(self, lo: int, hi: int) -> bool:
+        """Whether tokens lo..hi close every parenthesis they open (sqlglot accepts
+        ``cast(x AS integer`` without its ``)``: parsing back alone would not notice)."""
+        depth = 0
+        for token in self._tokens[lo : hi + 1]:
+            if token.token_type == TokenType.L_PAREN:
+                depth += 1
+            elif token.token_type == TokenType.R_PAREN:
+                depth -= 1
+                if depth < 0:
+                    return False
+        return depth == 0
 
     def _parses_to(self, text: str, node: exp.Expr) -> bool:
         try:

@@ -149,6 +149,30 @@ class Schema:
     #: The CREATE statements of the schema's tables, views and indexes (for SQLite's checks).
     ddl: tuple[str, ...] = ()
 
+    def statements(self) -> tuple[str, ...]:
+        """:attr:`ddl`, or for a schema built by hand, CREATE TABLE statements made from what it
+        knows (columns, affinity, collation, NOT NULL): enough for SQLite to prepare queries.
+
+        >>> Schema.from_dict({"t": {"columns": {"id": True}}}).statements()
+        ('CREATE TABLE "t" ("id" NOT NULL)',)
+        """
+        if self.ddl:
+            return self.ddl
+        out = []
+        for table in self.tables.values():
+            columns = []
+            for name, not_null in table.columns.items():
+                aff = table.affinity.get(name, "BLOB")
+                coll = table.collation.get(name, "BINARY")
+                parts = [_quote(name), "" if aff == "BLOB" else aff]
+                parts += [
+                    f"COLLATE {coll}" if coll != "BINARY" else "",
+                    "NOT NULL" if not_null else "",
+                ]
+                columns.append(" ".join(p for p in parts if p))
+            out.append(f"CREATE TABLE {_quote(table.name)} ({', '.join(columns)})")
+        return tuple(out)
+
     def table(self, name: str) -> TableInfo | None:
         """The table called ``name`` (case-insensitive), or None if unknown."""
         return self.tables.get(fold(name))
