@@ -107,10 +107,12 @@ def test_fail_if_slower_exits_2_on_a_doctored_baseline(
 def test_fail_if_slower_passes_on_the_honest_baseline(
     tiny_run: dict[str, Any], cache_dir: Path
 ) -> None:
-    # A generous threshold: the gate's arithmetic is exact (unit test), tiny timings are not.
+    # A threshold no honest run misses: the gate's arithmetic is exact (unit test), the
+    # failing path has its own test (a doctored baseline), and tiny timings on a busy 2-core
+    # machine were seen 8x apart (+708% for one operation) when 400% was used here.
     proc = edgeopt(
         "bench", "--scale", "tiny", "--runs", "2", "--cache-dir", str(cache_dir),
-        "--baseline", str(tiny_run["saved"]), "--fail-if-slower", "400",
+        "--baseline", str(tiny_run["saved"]), "--fail-if-slower", "100000",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "slower than" not in proc.stderr
