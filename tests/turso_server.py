@@ -183,3 +183,50 @@ def turso_server(tmp_path: Path) -> Iterator[TursoServer]:
         yield server
     finally:
         server.stop()
+
+
+async def _seed_through_replica(server: TursoServer, replica: Path) -> None:
+    """The tiny study data and the study pack, written through a replica and pushed: a
+    server serves what reached it through the sync protocol, not a file seeded beside it."""
+    from edgedb_opt.datagen import seed_database
+    from edgedb_opt.drivers.turso_driver import TursoReplicaDriver
+    from edgedb_opt.migrate import Migrator, load_pack
+    from edgedb_opt.schema import init_schema
+    from tests.conftest import ANCHOR
+
+    db = await TursoReplicaDriver.open(server.url, replica=replica, sync_interval=None)
+    try:
+        await init_schema(db)
+        await seed_database(db, scale="tiny", anchor=ANCHOR)
+        await Migrator(db, [load_pack("study")]).apply()
+        await db.push()
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="session")
+def study_server_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """A stopped server's files holding the tiny study database with the pack (built once)."""
+    import asyncio
+
+    folder = tmp_path_factory.mktemp("study-server")
+    server = TursoServer(require_tursodb(), folder / "server.db")
+    server.start()
+    try:
+        asyncio.run(_seed_through_replica(server, folder / "seeding-replica.db"))
+    finally:
+        server.stop()
+    return [p for p in (folder / "server.db", folder / "server.db-wal") if p.exists()]
+
+
+@pytest.fixture
+def study_server(study_server_files: list[Path], tmp_path: Path) -> Iterator[TursoServer]:
+    """A running server on a private copy of the seeded study database."""
+    for f in study_server_files:
+        shutil.copyfile(f, tmp_path / f.name)
+    server = TursoServer(require_tursodb(), tmp_path / "server.db")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

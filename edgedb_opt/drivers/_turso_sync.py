@@ -37,6 +37,8 @@ class SyncStats:
         syncs: background cycles that succeeded.
         sync_errors: push or pull attempts that failed or timed out (each retried later).
         last_error: the most recent failure, one line, or ``None`` once a later sync succeeded.
+        pulls: pulls that succeeded (a generation: the replica's data can only have moved
+            forward when it changed).
     """
 
     last_pull_at: float | None
@@ -47,6 +49,7 @@ class SyncStats:
     syncs: int
     sync_errors: int
     last_error: str | None
+    pulls: int = 0
 
 
 class SyncRecord:
@@ -68,9 +71,11 @@ class SyncRecord:
         self.syncs = 0
         self.sync_errors = 0
         self.last_error: str | None = None
+        self.pulls = 0
 
     def pulled(self) -> None:
         self.last_pull_at = self._clock()
+        self.pulls += 1
 
     def pushed(self, pending: int = 0) -> None:
         self.last_push_at = self._clock()
@@ -96,6 +101,7 @@ class SyncRecord:
             syncs=self.syncs,
             sync_errors=self.sync_errors,
             last_error=self.last_error,
+            pulls=self.pulls,
         )
 
 

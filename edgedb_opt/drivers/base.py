@@ -126,6 +126,9 @@ class SyncState(Protocol):
     @property
     def lag_seconds(self) -> float | None: ...
 
+    @property
+    def pulls(self) -> int: ...
+
 
 @runtime_checkable
 class SupportsSync(Protocol):

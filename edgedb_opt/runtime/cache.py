@@ -14,6 +14,12 @@ recently used entries go first when it is full; every entry lives ``ttl`` second
 - **No stale store**: a load that is in flight when one of its tags (or the whole cache) is
   invalidated still answers the callers that were waiting for it, but its result is not
   stored, and callers arriving after the invalidation start a fresh load.
+- **Replicas** (with an ``EdgeDatabase`` whose regions are embedded replicas, which sets
+  :attr:`QueryCache.positions`): an invalidation remembers the write position it followed
+  (a *fence* per tag), and a load stores its result only if every read it made was served at
+  or past the fences of its tags; a replica that has not pulled the write yet answers that
+  caller, but its answer is never kept. A caller whose request must reach a position (its
+  read-your-writes token) never joins a load started for a lower one.
 - **Threads**: all state sits behind one ``threading.Lock`` that is never held across an
   ``await``; loads are shared per event loop, so a thread running its own loop never awaits a
   future of another loop (it may run the same loader once more, in its own loop).
@@ -42,13 +48,28 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from cachetools import TLRUCache
 
 from edgedb_opt.errors import CacheError, ConfigError
+from edgedb_opt.runtime.consistency import reading
 
-__all__ = ["CacheStats", "Loader", "QueryCache"]
+__all__ = ["CacheStats", "Loader", "Positions", "QueryCache"]
+
+#: Fences kept per tag before the oldest fold into one floor (conservative, bounded memory).
+_MAX_FENCES = 65536
+
+
+class Positions(Protocol):
+    """Where the cache learns write positions (``EdgeDatabase`` with replicas provides it)."""
+
+    def current(self) -> int | None:
+        """This process's last write position (None: no positions kept)."""
+
+    def required(self) -> int:
+        """The position of this process's writes the calling request must read at."""
+
 
 #: A zero-argument callable returning an awaitable, e.g. an ``async def`` with no parameters.
 Loader = Callable[[], Awaitable[Any]]
@@ -68,6 +89,8 @@ class CacheStats:
         load_seconds_total: time spent in loaders, by the cache's timer.
         evictions: entries the cache dropped on its own: TTL expiries and LRU evictions
             (not ``invalidate`` or ``clear``).
+        stale_refused: loads not stored because a replica served them before it held a
+            write that invalidated one of their tags.
         size: live entries now.
         maxsize: the most entries it holds.
     """
@@ -81,6 +104,7 @@ class CacheStats:
     evictions: int
     size: int
     maxsize: int
+    stale_refused: int = 0
 
 
 class _Entry(NamedTuple):
@@ -96,7 +120,7 @@ _FlightKey = tuple[Hashable, asyncio.AbstractEventLoop]
 class _Flight:
     """One shared load; ``stale`` is set when it must not be stored any more."""
 
-    __slots__ = ("key", "stale", "store_tags", "tags", "task", "ttl")
+    __slots__ = ("key", "required", "stale", "store_tags", "tags", "task", "ttl")
 
     def __init__(
         self,
@@ -104,8 +128,10 @@ class _Flight:
         tags: frozenset[str],
         ttl: float,
         store_tags: Callable[[Any], Iterable[str]] | None,
+        required: int = 0,
     ) -> None:
         self.key = key
+        self.required = required
         self.tags = tags
         self.ttl = ttl
         self.store_tags = store_tags
@@ -189,6 +215,11 @@ class QueryCache:
         self._flights: dict[_FlightKey, _Flight] = {}
         self._hits = self._misses = self._loads = self._load_errors = self._evictions = 0
         self._load_seconds = 0.0
+        self._stale_refused = 0
+        #: Set by a database whose reads can lag its writes (see the module docstring).
+        self.positions: Positions | None = None
+        self._fences: dict[str, int] = {}  # insertion-ordered: the oldest fold first
+        self._floor = 0
 
     def __len__(self) -> int:
         """The number of live entries."""
@@ -234,6 +265,7 @@ class QueryCache:
         if seconds is None:
             raise CacheError(f"cache ttl must be a number of seconds above 0, not {ttl!r}")
         loop = asyncio.get_running_loop()
+        required = self.positions.required() if self.positions is not None else 0
         with self._lock:
             try:
                 entry = self._data.get(key)
@@ -244,11 +276,12 @@ class QueryCache:
                 return entry.value
             self._misses += 1
             flight = self._flights.get((key, loop))
-            starting = flight is None
-            if flight is None:
+            # A load started for a lower position may read a replica short of this caller's.
+            starting = flight is None or flight.required < required
+            if flight is None or starting:
                 # Tags are read on a miss only: a hit stays a dictionary lookup.
                 flight = self._flights[key, loop] = _Flight(
-                    (key, loop), _tag_set(tags), seconds, store_tags
+                    (key, loop), _tag_set(tags), seconds, store_tags, required
                 )
         if starting:
             # Created outside the lock: an eager task factory would run _load up to its first
@@ -262,7 +295,8 @@ class QueryCache:
     async def _load(self, key: Hashable, loader: Loader, flight: _Flight) -> Any:
         started = self._timer()
         try:
-            value = await loader()
+            with reading() as record:
+                value = await loader()
             if inspect.isawaitable(value):
                 if inspect.iscoroutine(value):
                     value.close()  # never awaited by anyone: close it to spare the warning
@@ -276,9 +310,29 @@ class QueryCache:
         with self._lock:
             self._count_load(started, failed=False)
             self._detach(flight)
-            if not flight.stale:
+            if flight.stale:
+                pass
+            elif record.lowest is not None and self._fenced(flight.tags | tags, record.lowest):
+                self._stale_refused += 1
+            else:
                 self._store(key, _Entry(value, tags, flight.ttl))
         return value
+
+    def _fenced(self, tags: frozenset[str], lowest: int) -> bool:
+        """Whether a read at position ``lowest`` may predate an invalidation of ``tags``."""
+        return any(self._fences.get(tag, self._floor) > lowest for tag in tags)
+
+    def _fence(self, tags: Iterable[str]) -> None:
+        """Remember that ``tags`` were invalidated after the current write (lock held)."""
+        position = self.positions.current() if self.positions is not None else None
+        if position is None:
+            return
+        for tag in tags:
+            self._fences.pop(tag, None)
+            self._fences[tag] = position
+        while len(self._fences) > _MAX_FENCES:
+            oldest = next(iter(self._fences))
+            self._floor = max(self._floor, self._fences.pop(oldest))
 
     def _count_load(self, started: float, *, failed: bool) -> None:
         self._loads += 1
@@ -356,6 +410,7 @@ class QueryCache:
         wanted = _tag_set(tags)
         dropped = 0
         with self._lock:
+            self._fence(wanted)
             for fkey, flight in list(self._flights.items()):
                 if not flight.tags.isdisjoint(wanted):
                     flight.stale = True
@@ -377,6 +432,10 @@ class QueryCache:
             The number of live entries dropped.
         """
         with self._lock:
+            position = self.positions.current() if self.positions is not None else None
+            if position is not None:
+                self._fences.clear()
+                self._floor = max(self._floor, position)
             for flight in self._flights.values():
                 flight.stale = True
             self._flights.clear()
@@ -400,4 +459,5 @@ class QueryCache:
                 evictions=self._evictions,
                 size=size,
                 maxsize=self.maxsize,
+                stale_refused=self._stale_refused,
             )

@@ -14,7 +14,15 @@ whose ``close()`` closes only the view.
 Consistency (read-your-writes): a task that wrote reads from the primary region for
 ``read_your_writes_s`` seconds afterwards (the context, so the tasks it starts too), so a
 request never misses its own write while another region's replica catches up. Reads inside
-``transaction()`` use the transaction's connection.
+``transaction()`` use the transaction's connection. Across requests, when regions are
+embedded replicas, each write moves this process's position (``runtime.consistency``) and
+hands the request a token; a request that brings it back (cookie or header) is served by a
+region only once that region's replica holds the position: else after one bounded pull
+(``read_wait_s``), else by the primary.
+
+Replicas stay up: a replica that cannot reach its server keeps serving reads while its last
+pull is at most ``max_staleness_s`` old (the request scope reports how stale); writes commit to
+the primary's replica and are pushed once the server is back (none lost, none duplicated).
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from cachetools import LRUCache
 
 from edgedb_opt.drivers import open_driver, parse_target
 from edgedb_opt.drivers._lifecycle import Opening
@@ -46,7 +56,9 @@ from edgedb_opt.drivers.base import (
 from edgedb_opt.drivers.sqlite_driver import RUNTIME_PRAGMAS
 from edgedb_opt.errors import DriverError, PoolTimeout, UnavailableError
 from edgedb_opt.rewrite.cache import RewritingDriver
+from edgedb_opt.runtime import consistency
 from edgedb_opt.runtime.cache import QueryCache
+from edgedb_opt.runtime.consistency import Position, RequestScope
 from edgedb_opt.runtime.monitor import Monitor
 from edgedb_opt.runtime.pool import EndpointPool, LocalPool, Pool
 from edgedb_opt.runtime.regions import (
@@ -68,6 +80,10 @@ T = TypeVar("T")
 _TX: contextvars.ContextVar[Driver | None] = contextvars.ContextVar("edgeopt_tx", default=None)
 #: Until when (timer seconds) this context reads from the primary after its last write.
 _WROTE: contextvars.ContextVar[float] = contextvars.ContextVar("edgeopt_wrote", default=-1.0)
+#: The position of the last write made in this context (None: none, or positions are off).
+_WRITTEN: contextvars.ContextVar[Position | None] = contextvars.ContextVar(
+    "edgeopt_written", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -112,12 +128,19 @@ async def _open_pool(
     )
 
 
-def _check_synced(conn: Driver) -> None:
-    """Refuse a replica whose last sync failed: its server is unreachable, so its data may
-    be stale; the read goes to the next region until a background sync succeeds again."""
+def _check_fresh(conn: Driver, max_staleness: float) -> float | None:
+    """Refuse a replica that cannot sync and whose last pull is older than ``max_staleness``
+    seconds (the read goes to the next region); return its lag while it cannot sync."""
     error = sync_error(conn)
-    if error:
-        raise UnavailableError(f"{conn.target} cannot sync: {error}")
+    if not error or not isinstance(conn, SupportsSync):
+        return None
+    lag = conn.sync_stats().lag_seconds
+    if lag is None or lag > max_staleness:
+        age = "never pulled" if lag is None else f"last pull {lag:.1f} s ago"
+        raise UnavailableError(
+            f"{conn.target} cannot sync ({age}, more than {max_staleness:g} s): {error}"
+        )
+    return lag
 
 
 class EdgeDatabase:
@@ -151,6 +174,19 @@ class EdgeDatabase:
         self._rewriter: RewritingDriver | None = None  # built on the first rewrite=True
         self._health_task: asyncio.Task[None] | None = None
         self._closed = False
+        #: This process's id among the writers of the database, and its last committed
+        #: position (see ``runtime.consistency``); kept only when some region is a replica.
+        self.writer_id = consistency.new_writer_id()
+        self.position = 0
+        self._assigned = 0
+        self.positions_on = settings.consistency_tokens and any(
+            isinstance(getattr(p, "driver", None), SupportsSync) for p in self.pools.values()
+        )
+        self._table_ready = False
+        self._seen: LRUCache[tuple[str, str], tuple[int, int]] = LRUCache(1024)
+        self._pulling: dict[str, asyncio.Future[bool]] = {}
+        if self.positions_on and cache is not None:
+            cache.positions = self
 
     @classmethod
     def connect(
@@ -237,9 +273,93 @@ class EdgeDatabase:
 
     def for_request(self, headers: Mapping[str, str]) -> RequestView:
         """A view of this database whose reads go to the region nearest the request's
-        country header (``CF-IPCountry``, ``X-Vercel-IP-Country``, ...); shares every pool,
-        and closing it leaves them open."""
-        return RequestView(self, region_for_request(self.settings, headers))
+        country header (``CF-IPCountry``, ``X-Vercel-IP-Country``, ...) and reach the
+        position of the request's token (``X-Edgeopt-Position`` header or cookie); shares
+        every pool, and closing it leaves them open. ``view.scope.response_headers()`` gives
+        the headers to answer with (the new token after a write)."""
+        return RequestView(self, region_for_request(self.settings, headers), self.scope(headers))
+
+    def scope(self, headers: Mapping[str, str]) -> RequestScope:
+        """The :class:`~edgedb_opt.runtime.consistency.RequestScope` of a request: its region
+        and the position its token asks for. Enter it with ``consistency.scoped(scope)``
+        (the ASGI middleware does) so every read of the request honours it."""
+        return RequestScope(
+            region=region_for_request(self.settings, headers),
+            required=consistency.token_from_headers(headers) if self.positions_on else None,
+        )
+
+    # -- positions (read-your-writes across requests) -------------------------------------
+    def current(self) -> int | None:
+        """This process's last committed write position (None: positions are off)."""
+        return self.position if self.positions_on else None
+
+    def required(self) -> int:
+        """The position of this process's writes the current request must read at."""
+        scope = consistency.current_scope()
+        need = scope.required if scope is not None else None
+        return need.n if need is not None and need.writer == self.writer_id else 0
+
+    async def _ensure_table(self, conn: Driver) -> None:
+        if not self._table_ready:
+            await conn.execute(consistency.CREATE_TABLE)
+            self._table_ready = True
+
+    def _next_position(self) -> int:
+        self._assigned += 1
+        return self._assigned
+
+    async def _bump(self, conn: Driver, n: int) -> None:
+        """Write position ``n`` of this process (never lowering the stored one)."""
+        await conn.execute(
+            consistency.BUMP_MAX, (self.writer_id, n, int(time.time()), self.writer_id)
+        )
+
+    def _committed(self, n: int) -> None:
+        self.position = max(self.position, n)
+        written = Position(self.writer_id, n)
+        scope = consistency.current_scope()
+        if scope is not None:
+            scope.wrote(written)
+        _WRITTEN.set(written)
+
+    async def _position_in(self, name: str, conn: Driver, writer: str) -> int | None:
+        """Where region ``name``'s connection stands in ``writer``'s sequence of commits
+        (None: current, because it is where that writer writes or is not a replica)."""
+        if not isinstance(conn, SupportsSync):
+            return None
+        if name == self._primary and writer == self.writer_id:
+            return None
+        pulls = conn.sync_stats().pulls
+        cached = self._seen.get((name, writer))
+        if cached is not None and cached[0] == pulls:
+            return cached[1]
+        try:
+            rows = await conn.fetch_all(consistency.READ, (writer,))
+        except DriverError:
+            rows = []  # no table yet: this replica has pulled no write of any writer
+        n = int(rows[0][0]) if rows else 0
+        self._seen[name, writer] = (pulls, n)
+        return n
+
+    async def _pull_once(self, name: str, conn: Driver) -> None:
+        """Pull ``conn`` (concurrent callers share one pull), waiting at most
+        ``read_wait_s``; failures are the replica's own business (recorded there)."""
+        if not isinstance(conn, SupportsSync) or self.settings.read_wait_s <= 0:
+            return
+        task = self._pulling.get(name)
+        if task is None or task.done():
+            task = self._pulling[name] = asyncio.ensure_future(conn.pull())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        with contextlib.suppress(TimeoutError, DriverError):
+            await asyncio.wait_for(asyncio.shield(task), self.settings.read_wait_s)
+
+    async def _reached(self, name: str, conn: Driver, need: Position) -> bool:
+        have = await self._position_in(name, conn, need.writer)
+        if have is None or have >= need.n:
+            return True
+        await self._pull_once(name, conn)
+        have = await self._position_in(name, conn, need.writer)
+        return have is None or have >= need.n
 
     # -- the Driver surface -------------------------------------------------------------
     @property
@@ -322,15 +442,36 @@ class EdgeDatabase:
         """``work`` on a reader of the first region in read order (from ``region``) that can
         serve it."""
         order = self._read_order(region)
+        scope = consistency.current_scope()
+        need = scope.required if scope is not None and self.positions_on else None
+        if need is not None and self._primary in order:
+            # The primary is the fallback of a region short of the request's position.
+            order = [n for n in order if n != self._primary]
+            order.insert(1, self._primary)
         last: BaseException | None = None
-        for name in order:
+        for index, name in enumerate(order):
             pool = self.pools.get(name)
             if pool is None:
                 continue
             started = time.perf_counter()
             try:
                 async with pool.reader() as conn:
-                    _check_synced(conn)
+                    lag = _check_fresh(conn, self.settings.max_staleness_s)
+                    if (
+                        need is not None
+                        and index < len(order) - 1
+                        and not (name == self._primary and need.writer == self.writer_id)
+                        and not await self._reached(name, conn, need)
+                    ):
+                        if scope is not None and order[index + 1] == self._primary:
+                            scope.primary_reads += 1
+                        continue
+                    if self.positions_on:
+                        consistency.saw_position(
+                            await self._position_in(name, conn, self.writer_id)
+                        )
+                    if lag is not None and scope is not None:
+                        scope.served_stale(lag)
                     result = await work(conn)
             except (UnavailableError, PoolTimeout) as exc:
                 self._observe(sql, started, exc)
@@ -363,48 +504,70 @@ class EdgeDatabase:
         self._observe(sql, started)
         return result
 
-    @asynccontextmanager
-    async def _writer(self) -> AsyncIterator[Driver]:
+    async def _write(self, run: Callable[[Driver], Awaitable[T]], sql: str | list[str]) -> T:
+        """``run`` on the primary's writer (or this task's transaction); then, outside a
+        transaction, move this process's position past it."""
         self._check_open()
         tx = _TX.get()
         if tx is not None:
-            yield tx
-            return
+            return await self._timed(run(tx), sql)  # the transaction moves it at commit
         async with self.pools[self._primary].writer() as conn:
-            yield conn
+            if self.positions_on:
+                await self._ensure_table(conn)
+            result = await self._timed(run(conn), sql)
+            if self.positions_on:
+                n = self._next_position()  # after the commit: its position covers it
+                await self._bump(conn, n)
+                self._committed(n)
         _WROTE.set(self._timer() + self.settings.read_your_writes_s)
+        return result
 
     async def execute(self, sql: str, params: Params = (), *, rewrite: bool = False) -> int:
         """Run one statement on the primary's writer; return the rows it changed."""
         sql = await self._sql(sql, rewrite)
-        async with self._writer() as conn:
-            return await self._timed(conn.execute(sql, params), sql)
+        return await self._write(lambda conn: conn.execute(sql, params), sql)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        async with self._writer() as conn:
-            await self._timed(conn.executemany(sql, rows), sql)
+        await self._write(lambda conn: conn.executemany(sql, rows), sql)
 
     async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
         statements = list(statements)
-        async with self._writer() as conn:
-            await self._timed(conn.execute_each(statements), [sql for sql, _ in statements])
+        await self._write(lambda conn: conn.execute_each(statements), [s for s, _ in statements])
 
     async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
         statements = list(statements)
-        async with self._writer() as conn:
-            return await self._timed(conn.batch(statements), [sql for sql, _ in statements])
+        return await self._write(lambda conn: conn.batch(statements), [s for s, _ in statements])
 
     @asynccontextmanager
     async def transaction(self, mode: TransactionMode = "IMMEDIATE") -> AsyncIterator[None]:
-        """One transaction on the primary's writer; this task's statements run inside it."""
+        """One transaction on the primary's writer; this task's statements run inside it.
+
+        With replicas, the transaction also writes this process's next position, so a
+        replica holding that position holds the whole transaction."""
         if _TX.get() is not None:
             raise DriverError("a transaction is already open in this task (no nesting)")
-        async with self._writer() as conn, conn.transaction(mode):
-            token = _TX.set(conn)
-            try:
-                yield
-            finally:
-                _TX.reset(token)
+        self._check_open()
+        n = 0
+        async with self.pools[self._primary].writer() as conn:
+            if self.positions_on:
+                await self._ensure_table(conn)
+            async with conn.transaction(mode):
+                token = _TX.set(conn)
+                try:
+                    yield
+                finally:
+                    _TX.reset(token)
+                if self.positions_on:
+                    n = self._next_position()
+                    await self._bump(conn, n)
+            if n:
+                self._committed(n)
+        _WROTE.set(self._timer() + self.settings.read_your_writes_s)
+
+    def last_written(self) -> Position | None:
+        """The position of the last write made in this context (task and its callers), if
+        positions are kept: the token to hand to the client."""
+        return _WRITTEN.get()
 
     # -- regions ------------------------------------------------------------------------
     async def check_regions(self, timeout: float = 2.0) -> list[RegionHealth]:
@@ -420,23 +583,36 @@ class EdgeDatabase:
 
     async def _check_region(self, name: str, pool: Pool, timeout: float) -> RegionHealth:
         started = time.perf_counter()
+        state = None
         try:
             async with pool.reader(timeout) as conn:
                 async with asyncio.timeout(timeout):
                     await conn.fetch_all("SELECT 1")
                     if isinstance(conn, SupportsSync):  # a replica: its server must answer too
-                        await conn.pull()
-                state = conn.sync_stats() if isinstance(conn, SupportsSync) else None
+                        state = conn.sync_stats()
+                        with contextlib.suppress(DriverError):  # recorded in its stats
+                            await conn.pull()
+                        state = conn.sync_stats()
         except (DriverError, PoolTimeout, TimeoutError) as exc:
             reason = str(exc) or "timed out"
             self.router.mark_unhealthy(name, reason)
-            return RegionHealth(name, False, None, reason)
+            lag = state.lag_seconds if state is not None else None
+            return RegionHealth(name, False, None, reason, lag)
         elapsed = time.perf_counter() - started
         lag = state.lag_seconds if state is not None else None
         error = state.last_error if state is not None else None
         if error:
+            # Out of rotation while a region in sync can serve; still serving as a last
+            # resort while its data is younger than max_staleness_s.
+            bound = self.settings.max_staleness_s
+            serving = lag is not None and lag <= bound
+            detail = (
+                f"sync failing, serving reads up to {bound:g} s stale: {error}"
+                if serving
+                else f"sync: {error}"
+            )
             self.router.mark_unhealthy(name, f"sync failing: {error}")
-            return RegionHealth(name, False, round(elapsed * 1000, 3), f"sync: {error}", lag)
+            return RegionHealth(name, False, round(elapsed * 1000, 3), detail, lag)
         self.router.mark_healthy(name)
         self.router.record_success(name, elapsed)
         return RegionHealth(name, True, round(elapsed * 1000, 3), "", lag)

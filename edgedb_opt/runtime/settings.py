@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     max_latency_ms: float = Field(default=500.0, gt=0)
     retry_after: float = Field(default=5.0, gt=0)
     read_your_writes_s: float = Field(default=5.0, ge=0)
+    consistency_tokens: bool = True
+    read_wait_s: float = Field(default=0.5, ge=0)
+    max_staleness_s: float = Field(default=60.0, ge=0)
 
     _country_map: dict[str, str] | None = PrivateAttr(default=None)
 

@@ -6,13 +6,15 @@ uses, so ``database`` imports this module and not the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol, Self
 
 from edgedb_opt.drivers.base import Capabilities, Driver, FollowUp, Params, Row, TransactionMode
 from edgedb_opt.errors import DriverError
 from edgedb_opt.runtime.cache import QueryCache
+from edgedb_opt.runtime.consistency import RequestScope, scoped
 from edgedb_opt.runtime.monitor import Monitor
 from edgedb_opt.runtime.settings import Settings
 
@@ -48,12 +50,22 @@ class RequestView:
     It is a :class:`~edgedb_opt.drivers.base.Driver`, so ``StudyQueries`` and
     ``AnswerWriter`` run on it. It owns nothing: :meth:`close` ends the view (later calls
     on it raise ``DriverError``) and leaves the database and its pools open.
+
+    With a ``scope`` (``for_request`` gives one) every call runs as that request: reads reach
+    the position of its token, writes note theirs in it. Without one, calls run in whatever
+    scope the caller entered (the ASGI middleware enters one per request).
     """
 
-    def __init__(self, database: ViewedDatabase, region: str) -> None:
+    def __init__(
+        self, database: ViewedDatabase, region: str, scope: RequestScope | None = None
+    ) -> None:
         self.database = database
         self.region = region
+        self.scope = scope
         self._closed = False
+
+    def _in_scope(self) -> contextlib.AbstractContextManager[object]:
+        return scoped(self.scope) if self.scope is not None else contextlib.nullcontext()
 
     @property
     def name(self) -> str:
@@ -94,28 +106,42 @@ class RequestView:
 
     async def fetch_all(self, sql: str, params: Params = (), *, rewrite: bool = False) -> list[Row]:
         """Run one query in the request's region (failing over to the next healthy one)."""
-        return await self._open().fetch_all_in(self.region, sql, params, rewrite=rewrite)
+        with self._in_scope():
+            return await self._open().fetch_all_in(self.region, sql, params, rewrite=rewrite)
 
     async def fetch_then(
         self, sql: str, params: Params, then: FollowUp, *, quick: bool = False
     ) -> tuple[list[Row], list[Row]]:
         """``EdgeDatabase.fetch_then`` in the request's region."""
-        return await self._open().fetch_then_in(self.region, sql, params, then, quick=quick)
+        with self._in_scope():
+            return await self._open().fetch_then_in(self.region, sql, params, then, quick=quick)
 
     async def execute(self, sql: str, params: Params = (), *, rewrite: bool = False) -> int:
-        return await self._open().execute(sql, params, rewrite=rewrite)
+        with self._in_scope():
+            return await self._open().execute(sql, params, rewrite=rewrite)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._open().executemany(sql, rows)
+        with self._in_scope():
+            await self._open().executemany(sql, rows)
 
     async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
-        await self._open().execute_each(statements)
+        with self._in_scope():
+            await self._open().execute_each(statements)
 
     async def batch(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
-        return await self._open().batch(statements)
+        with self._in_scope():
+            return await self._open().batch(statements)
 
     def transaction(self, mode: TransactionMode = "IMMEDIATE") -> AbstractAsyncContextManager[None]:
-        return self._open().transaction(mode)
+        return self._transaction(self._open(), mode)
+
+    @asynccontextmanager
+    async def _transaction(
+        self, database: ViewedDatabase, mode: TransactionMode
+    ) -> AsyncIterator[None]:
+        with self._in_scope():
+            async with database.transaction(mode):
+                yield
 
     async def close(self) -> None:
         """End this view; the database and its pools stay open."""
