@@ -27,14 +27,18 @@ from edgedb_opt.errors import (
     CacheError,
     ChecksumDriftError,
     ConfigError,
+    Conflict,
     DriverError,
     EdgeOptError,
+    InvalidInput,
     MigrationError,
+    NotFound,
     PackError,
     PoolTimeout,
     RewriteError,
     UnavailableError,
     WorkloadError,
+    http_status,
 )
 from edgedb_opt.migrate import Migrator, Pack, Step, load_pack
 
@@ -51,7 +55,14 @@ if TYPE_CHECKING:
     from edgedb_opt.runtime.monitor import Monitor, NPlusOneWarning
     from edgedb_opt.runtime.settings import RegionSettings, Settings, load_settings
     from edgedb_opt.runtime.view import RequestView
-    from edgedb_opt.study import Answer, AnswerRejected, AnswerWriter, StudyQueries, WriteResult
+    from edgedb_opt.study import (
+        Answer,
+        AnswerRejected,
+        AnswerWriter,
+        Limits,
+        StudyQueries,
+        WriteResult,
+    )
 
 # sqlglot and pydantic cost ~0.35 s to import; the CLI's migration commands need neither, so
 # these names load on first use (PEP 562).
@@ -73,6 +84,7 @@ _LAZY = {
     "Answer": "edgedb_opt.study",
     "AnswerRejected": "edgedb_opt.study",
     "AnswerWriter": "edgedb_opt.study",
+    "Limits": "edgedb_opt.study",
     "StudyQueries": "edgedb_opt.study",
     "WriteResult": "edgedb_opt.study",
 }
@@ -148,15 +160,19 @@ __all__ = [
     "Capabilities",
     "ChecksumDriftError",
     "ConfigError",
+    "Conflict",
     "Driver",
     "DriverError",
     "EdgeDatabase",
     "EdgeOptError",
     "HealthReport",
+    "InvalidInput",
+    "Limits",
     "MigrationError",
     "Migrator",
     "Monitor",
     "NPlusOneWarning",
+    "NotFound",
     "Pack",
     "PackError",
     "PoolTimeout",
@@ -173,6 +189,7 @@ __all__ = [
     "WriteResult",
     "__version__",
     "health",
+    "http_status",
     "load_pack",
     "load_settings",
     "open_driver",

@@ -8,10 +8,15 @@ terms (parameter names, not command-line flags); the CLI adds the flag hints whe
 ::
 
     EdgeOptError
-    ├── ConfigError            settings, arguments or options that cannot work
+    ├── ConfigError            configuration that cannot work: settings, options, constructor
+    │                          arguments (not a request's input)
+    ├── InvalidInput           a request's input is wrong; names the field and why (HTTP 422)
+    │   └── AnswerRejected     one answer of a batch is invalid (edgedb_opt.study.models)
+    ├── NotFound               a row the request names does not exist (HTTP 404)
+    ├── Conflict               the request conflicts with the stored state (HTTP 409)
     ├── DriverError            the database could not be opened, or a statement failed
-    │   ├── UnavailableError   could not be reached: another region may serve
-    │   └── PoolTimeout        no connection free within the pool's timeout
+    │   ├── UnavailableError   could not be reached: another region may serve (HTTP 503)
+    │   └── PoolTimeout        no connection free within the pool's timeout (HTTP 503)
     ├── PackError              a pack or step file is malformed (names file and line)
     ├── MigrationError         a step could not be applied or rolled back
     │   └── ChecksumDriftError a step's file changed after it was applied
@@ -19,8 +24,13 @@ terms (parameter names, not command-line flags); the CLI adds the flag hints whe
     ├── WorkloadError          a workload file given to the advisor is malformed
     └── CacheError             the query cache was misused or a loader failed
 
+:func:`http_status` maps any exception to the status a web handler answers with: the client's
+mistakes are 4xx, an unreachable or saturated database 503, everything else 500.
+
 >>> issubclass(PoolTimeout, DriverError), issubclass(ChecksumDriftError, MigrationError)
 (True, True)
+>>> http_status(InvalidInput("limit must be at most 100, not 1000000", field="limit"))
+422
 """
 
 from __future__ import annotations
@@ -85,7 +95,8 @@ class EdgeOptError(Exception):
 
 
 class ConfigError(EdgeOptError):
-    """Settings or command options that cannot work (bad URL scheme, bad value)."""
+    """Configuration that cannot work: settings, command options, constructor arguments (bad
+    URL scheme, bad value). A request's input is :class:`InvalidInput` instead."""
 
 
 class DriverError(EdgeOptError):
@@ -139,3 +150,82 @@ class PoolTimeout(DriverError):
 
 class CacheError(EdgeOptError):
     """The query cache was misused or a loader failed."""
+
+
+class InvalidInput(EdgeOptError):
+    """A request's input is wrong: a value out of range, of the wrong type, malformed.
+
+    The client can fix it; :func:`http_status` answers 422 (Unprocessable Content: the
+    request was well-formed HTTP, its values are not acceptable).
+
+    Args:
+        message: the whole sentence, naming the field and why
+            (``"limit must be at most 100, not 1000000"``).
+        field: the input the error is about: a parameter (``"limit"``) or a path into a
+            request body (``"answers[3].selected_answer"``).
+        reason: why the value is refused, without the field's name
+            (``"must be at most 100, not 1000000"``); the message when not given.
+        hint: what to change, appended to the message in parentheses.
+
+    >>> err = InvalidInput("limit must be at most 100, not 1000000", field="limit",
+    ...                    reason="must be at most 100, not 1000000")
+    >>> err.field, err.reason
+    ('limit', 'must be at most 100, not 1000000')
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        field: str | None = None,
+        reason: str | None = None,
+        hint: Hint | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+        self.reason = reason if reason is not None else message
+
+
+class NotFound(EdgeOptError):
+    """A row the request names does not exist (``unknown study session 7``).
+
+    Args:
+        message: what was not found.
+        what: the kind of row (``"study session"``), if one.
+        hint: what to change.
+    """
+
+    def __init__(
+        self, message: str = "", *, what: str | None = None, hint: Hint | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.what = what
+
+
+class Conflict(EdgeOptError):
+    """The request conflicts with the stored state: it is valid on its own, but cannot
+    apply to the rows as they are now (repeating it unchanged will not help)."""
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status a handler answers ``exc`` with.
+
+    :class:`InvalidInput` (and :class:`~edgedb_opt.study.models.AnswerRejected`) 422,
+    :class:`NotFound` 404, :class:`Conflict` 409, :class:`UnavailableError` and
+    :class:`PoolTimeout` 503 (try again, maybe elsewhere); :class:`ConfigError`, every other
+    :class:`EdgeOptError` and any other exception 500 (the server's fault, not the client's).
+
+    >>> [http_status(e) for e in (NotFound("x"), Conflict("x"), PoolTimeout("x"))]
+    [404, 409, 503]
+    >>> http_status(ConfigError("x")), http_status(ValueError("x"))
+    (500, 500)
+    """
+    if isinstance(exc, InvalidInput):
+        return 422
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, UnavailableError | PoolTimeout):
+        return 503
+    return 500

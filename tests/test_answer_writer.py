@@ -18,10 +18,11 @@ import pytest
 from edgedb_opt.drivers.base import Capabilities, Driver, Params, Row, TransactionMode
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.drivers.turso_driver import TursoDriver
-from edgedb_opt.errors import EdgeOptError
+from edgedb_opt.errors import ConfigError, EdgeOptError, InvalidInput, http_status
 from edgedb_opt.migrate import Migrator, load_pack
 from edgedb_opt.study.baseline_writer import BaselineAnswerWriter
-from edgedb_opt.study.models import Answer, next_streak
+from edgedb_opt.study.limits import Limits
+from edgedb_opt.study.models import Answer, AnswerKey, next_streak
 from edgedb_opt.study.writer import AnswerRejected, AnswerWriter, WriteResult
 from tests.conftest import query, sha256
 
@@ -75,10 +76,23 @@ def copy(path: Path, name: str) -> Path:
     return dest
 
 
+def answer_keys(path: Path) -> dict[int, AnswerKey]:
+    """Every question's options and correct keys, as stored."""
+    keys = {
+        int(str(q)): AnswerKey.parse(text)
+        for q, text in query(path, "SELECT id, answers FROM questions")
+    }
+    assert all(k is not None for k in keys.values())
+    return {q: k for q, k in keys.items() if k is not None}
+
+
 def make_answers(path: Path, n: int, *, seed: int = 1, prefix: str = "w") -> list[dict[str, Any]]:
     """Valid answers over a few sessions, attempts and new (user, exam) pairs, so that
-    questions, sessions and (user, question) pairs repeat within the batch."""
+    questions, sessions and (user, question) pairs repeat within the batch. Selections are
+    options of their question (the correct one about 60% of the time), and no answer is
+    later than the clock."""
     r = random.Random(seed)
+    keys = answer_keys(path)
     sessions = query(path, "SELECT id, user_id, exam_id FROM study_sessions ORDER BY id LIMIT 6")
     attempts = query(path, "SELECT id, user_id, exam_id FROM test_attempts ORDER BY id LIMIT 3")
     fresh = query(
@@ -101,21 +115,21 @@ def make_answers(path: Path, n: int, *, seed: int = 1, prefix: str = "w") -> lis
         else:
             user, exam = r.choice(fresh)
         day = r.choice((None, *DAYS))
+        hour = r.randrange(24) if day != DAYS[-1] else r.randrange(NOW.hour)
+        question = r.choice(pools[exam])
+        key = keys[question]
         out.append(
             {
                 "user_id": user,
-                "question_id": r.choice(pools[exam]),
+                "question_id": question,
                 "study_session_id": sid,
                 "test_attempt_id": tid,
-                "selected_answer": r.choice("ABCD"),
-                "is_correct": r.random() < 0.6,
+                "selected_answer": key.selection if r.random() < 0.6 else r.choice(key.options),
                 "time_spent_seconds": None if r.random() < 0.2 else r.randrange(0, 200),
                 "confidence_level": None if r.random() < 0.3 else r.randint(1, 5),
                 "flagged": r.random() < 0.1,
                 "client_answer_id": f"{prefix}-{i}",
-                "answered_at": None
-                if day is None
-                else f"{day} {r.randrange(24):02d}:{i % 60:02d}:07",
+                "answered_at": None if day is None else f"{day} {hour:02d}:{i % 60:02d}:07",
             }
         )
     return out
@@ -440,11 +454,79 @@ BAD: dict[str, tuple[Callable[[Path, dict[str, Any]], dict[str, Any]], str]] = {
         "test attempt 1000000000 does not exist",
     ),
     "duplicate id in batch": (lambda p, a: {**a, "client_answer_id": "w-1"}, "repeats item 1"),
+    "option the question lacks": (
+        lambda p, a: {**a, "selected_answer": "ZZZ"},
+        "selected_answer 'ZZZ' names a key question",
+    ),
+    "one of two options unknown": (
+        lambda p, a: {**a, "selected_answer": "A,Q"},
+        "names a key question",
+    ),
+    "flagged as text": (lambda p, a: {**a, "flagged": "yes"}, "flagged input should be a valid"),
+    "time as text": (
+        lambda p, a: {**a, "time_spent_seconds": "12"},
+        "time_spent_seconds input should be a valid integer",
+    ),
+    "confidence as float": (
+        lambda p, a: {**a, "confidence_level": 1.0},
+        "confidence_level input should be a valid integer",
+    ),
+    "user id as bool": (
+        lambda p, a: {**a, "user_id": True},
+        "user_id input should be a valid integer",
+    ),
+    "question id as text": (
+        lambda p, a: {**a, "question_id": str(a["question_id"])},
+        "question_id input should be a valid integer",
+    ),
+    "id past SQLite's integers": (
+        lambda p, a: {**a, "user_id": 2**70},
+        "user_id input should be less than or equal to 9223372036854775807",
+    ),
+    "selection of 1 MB": (
+        lambda p, a: {**a, "selected_answer": "A" * 1_000_000},
+        "selected_answer must be at most 64 characters, not 1000000",
+    ),
+    "time past a day": (
+        lambda p, a: {**a, "time_spent_seconds": 86_401},
+        "time_spent_seconds must be at most 86400, not 86401",
+    ),
+    "answered in the future": (
+        lambda p, a: {**a, "answered_at": "2026-06-01T12:05:01"},
+        "answered_at 2026-06-01 12:05:01 is in the future",
+    ),
+    "answered before 2000": (
+        lambda p, a: {**a, "answered_at": "1999-12-31T23:59:59Z"},
+        "answered_at 1999-12-31 23:59:59 is before 2000-01-01 00:00:00",
+    ),
+    "answered at an epoch number": (
+        lambda p, a: {**a, "answered_at": 1780000000},
+        "answered_at must be an ISO 8601 date and time",
+    ),
 }
 
+#: The field each case names (``answers[5].<this>``; "" for the item as a whole).
+FIELDS = {
+    "confidence 9": "confidence_level", "negative time": "time_spent_seconds",
+    "empty answer": "selected_answer", "unknown field": "score", "both parents": "",
+    "unknown question": "question_id", "unknown user": "user_id",
+    "unknown session": "study_session_id", "session of another user": "study_session_id",
+    "session of another exam": "study_session_id", "unknown attempt": "test_attempt_id",
+    "duplicate id in batch": "client_answer_id", "option the question lacks": "selected_answer",
+    "one of two options unknown": "selected_answer", "flagged as text": "flagged",
+    "time as text": "time_spent_seconds", "confidence as float": "confidence_level",
+    "user id as bool": "user_id", "question id as text": "question_id",
+    "id past SQLite's integers": "user_id", "selection of 1 MB": "selected_answer",
+    "time past a day": "time_spent_seconds", "answered in the future": "answered_at",
+    "answered before 2000": "answered_at", "answered at an epoch number": "answered_at",
+}  # fmt: skip
 
-UP_FRONT = {"confidence 9", "negative time", "empty answer", "unknown field", "both parents"}
-UP_FRONT |= {"duplicate id in batch"}
+#: Checked for the whole batch before anything is written, by both writers.
+UP_FRONT = set(BAD) - {
+    "unknown question", "unknown user", "unknown session", "session of another user",
+    "session of another exam", "unknown attempt", "option the question lacks",
+    "one of two options unknown",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", list(BAD))
@@ -459,7 +541,9 @@ async def test_one_bad_item_rejects_the_batch(packed_db: Path, kind: str, baseli
     assert info.value.index == 5
     assert reason in info.value.reason
     assert str(info.value) == f"item 5: {info.value.reason}" and "\n" not in str(info.value)
-    assert isinstance(info.value, EdgeOptError)
+    assert isinstance(info.value, InvalidInput) and isinstance(info.value, EdgeOptError)
+    assert info.value.field == "answers[5]" + (f".{FIELDS[kind]}" if FIELDS[kind] else "")
+    assert http_status(info.value) == 422
     if not baseline or kind in UP_FRONT:
         assert sha256(packed_db) == before
     else:  # the baseline checks the request up front, but then writes answer by answer
@@ -482,8 +566,10 @@ async def test_single_answer_or_wrong_item_type_is_refused(db: SqliteDriver) -> 
     answer = Answer(
         user_id=1, question_id=1, selected_answer="A", is_correct=True, client_answer_id="x"
     )
-    with pytest.raises(TypeError):
-        await writer.record(answer)  # type: ignore[arg-type]
+    for single in (answer, answer.model_dump(), "A", None, 5):
+        with pytest.raises(InvalidInput, match=r"^answers must be a list of answers") as info:
+            await writer.record(single)  # type: ignore[arg-type]
+        assert info.value.field == "answers" and not isinstance(info.value, AnswerRejected)
     with pytest.raises(AnswerRejected, match=r"^item 1: expected an Answer or a mapping, not int$"):
         await writer.record([answer, 5])  # type: ignore[list-item]
     assert await writer.record([]) == WriteResult()
@@ -713,3 +799,128 @@ async def test_works_through_the_turso_driver(seeded_db: Path) -> None:
     await record(baseline_path, answers, baseline=True)
     same_aggregates(turso_path, baseline_path)
     assert_consistent(turso_path)
+
+
+# -- grading, strict input and limits --------------------------------------------------------
+
+
+def question_of_type(path: Path, qtype: str) -> tuple[int, int, AnswerKey]:
+    """(question, exam, its key) of the first question of ``qtype``."""
+    qid, exam, text = query(
+        path, "SELECT id, exam_id, answers FROM questions WHERE type = ? ORDER BY id", (qtype,)
+    )[0]
+    key = AnswerKey.parse(text)
+    assert key is not None
+    return int(str(qid)), int(str(exam)), key
+
+
+@pytest.mark.parametrize("baseline", [False, True], ids=["batched", "baseline"])
+async def test_the_writer_grades_from_the_stored_key_and_ignores_the_client(
+    packed_db: Path, baseline: bool
+) -> None:
+    user = int(str(query(packed_db, "SELECT min(id) FROM users")[0][0]))
+    single, _, single_key = question_of_type(packed_db, "single")
+    multi, _, multi_key = question_of_type(packed_db, "multiple")
+    tf, _, tf_key = question_of_type(packed_db, "true_false")
+    wrong_single = next(k for k in single_key.options if k not in single_key.correct)
+    right_multi = multi_key.selection  # "A,C" style, sorted
+    assert len(multi_key.correct) == 2 and tf_key.options == ("A", "B")
+    cases = [  # (question, selection, the client's claim, the truth)
+        (single, single_key.selection, False, True),
+        (single, wrong_single, True, False),
+        (multi, ",".join(reversed(right_multi.split(","))), False, True),  # order aside
+        (multi, sorted(multi_key.correct)[0], True, False),  # one of two right keys
+        (multi, ",".join(multi_key.options), True, False),  # every option
+        (tf, tf_key.selection, None, True),
+        (tf, "B" if tf_key.selection == "A" else "A", True, False),
+    ]
+    answers = [
+        {"user_id": user, "question_id": q, "selected_answer": sel, "is_correct": claim,
+         "client_answer_id": f"g-{i}"}
+        for i, (q, sel, claim, _) in enumerate(cases)
+    ]  # fmt: skip
+    before = dict(query(packed_db, "SELECT id, correct_attempts FROM questions"))
+    result = await record(packed_db, answers, baseline=baseline)
+    truth = {f"g-{i}": ok for i, (*_, ok) in enumerate(cases)}
+    assert result.graded == truth
+    stored = dict(
+        query(packed_db, "SELECT client_answer_id, is_correct FROM user_answers WHERE"
+              " client_answer_id LIKE 'g-%'")
+    )  # fmt: skip
+    assert stored == {k: int(v) for k, v in truth.items()}
+    after = dict(query(packed_db, "SELECT id, correct_attempts FROM questions"))
+    assert [after[q] - before[q] for q in (single, multi, tf)] == [1, 1, 1]
+    assert_consistent(packed_db)
+    again = await record(packed_db, answers, baseline=baseline)
+    assert again.graded == {} and again.duplicates == len(cases)  # duplicates: no new grades
+
+
+async def test_both_writers_grade_alike(packed_db: Path, seeded_db: Path) -> None:
+    answers = make_answers(packed_db, 60, seed=12)
+    lying = [{**a, "is_correct": i % 2 == 0} for i, a in enumerate(answers)]
+    batched = await record(packed_db, lying)
+    plain = await record(seeded_db, lying, baseline=True)
+    assert batched.graded == plain.graded and len(batched.graded) == 60
+    keys = answer_keys(packed_db)
+    assert batched.graded == {
+        a["client_answer_id"]: keys[a["question_id"]].grade(a["selected_answer"]) for a in answers
+    }
+    assert 0 < sum(batched.graded.values()) < 60
+    same_aggregates(packed_db, seeded_db)
+
+
+def test_the_answer_model_refuses_what_it_used_to_coerce() -> None:
+    good = {"user_id": 1, "question_id": 2, "selected_answer": "B", "client_answer_id": "k"}
+    assert Answer.model_validate(good).is_correct is None  # optional, and ignored
+    for change in (
+        {"flagged": "yes"}, {"flagged": 1}, {"time_spent_seconds": "12"},
+        {"time_spent_seconds": 1.0}, {"confidence_level": 1.0}, {"user_id": True},
+        {"question_id": "2"}, {"study_session_id": 2.0}, {"user_id": 2**63},
+        {"is_correct": "yes"}, {"selected_answer": 7}, {"answered_at": 1780000000},
+        {"answered_at": "yesterday"},
+    ):  # fmt: skip
+        with pytest.raises(ValueError):
+            Answer.model_validate({**good, **change})
+    at = Answer.model_validate({**good, "answered_at": "2026-05-01T10:00:00Z"}).answered_at
+    assert at == dt.datetime(2026, 5, 1, 10, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("baseline", [False, True], ids=["batched", "baseline"])
+async def test_a_batch_past_max_batch_is_refused_whole(packed_db: Path, baseline: bool) -> None:
+    answers = make_answers(packed_db, 4)
+    before = sha256(packed_db)
+    with pytest.raises(InvalidInput) as info:
+        await record(packed_db, answers, baseline=baseline, limits=Limits(max_batch=3))
+    assert (info.value.field, str(info.value)) == (
+        "answers", "answers must hold at most 3 answers, not 4"
+    )  # fmt: skip
+    assert not isinstance(info.value, AnswerRejected) and http_status(info.value) == 422
+    big = [{"nothing": "checked"}] * 501  # refused by its length before any item is read
+    with pytest.raises(InvalidInput, match=r"^answers must hold at most 500 answers, not 501$"):
+        await record(packed_db, big, baseline=baseline)
+    assert sha256(packed_db) == before
+    assert (await record(packed_db, answers[:3], baseline=baseline)).inserted == 3
+
+
+async def test_custom_limits_bound_each_answer(packed_db: Path) -> None:
+    answer = make_answers(packed_db, 1)[0]
+    limits = Limits(
+        max_selected_answer=3, max_time_spent_seconds=60, future_skew_s=0,
+        min_answered_at=dt.datetime(2026, 5, 1), max_id=10**6,
+    )  # fmt: skip
+    cases = {
+        "selected_answer": {"selected_answer": "A,B,C"},
+        "time_spent_seconds": {"time_spent_seconds": 61},
+        "answered_at": {"answered_at": "2026-06-01 12:00:01"},  # one second after the clock
+        "question_id": {"question_id": 10**6 + 1},
+    }
+    for name, change in cases.items():
+        with pytest.raises(AnswerRejected) as info:
+            await record(packed_db, [{**answer, **change}], limits=limits)
+        assert info.value.field == f"answers[0].{name}", info.value
+    with pytest.raises(AnswerRejected, match="is before 2026-05-01 00:00:00"):
+        await record(packed_db, [{**answer, "answered_at": "2026-04-30T23:59:59"}], limits=limits)
+    ok = {**answer, "answered_at": "2026-06-01 12:00:00", "time_spent_seconds": 60}
+    assert (await record(packed_db, [ok], limits=limits)).inserted == 1
+    with pytest.raises(ConfigError, match="limits must be a Limits"):
+        AnswerWriter(None, limits={"max_batch": 3})  # type: ignore[arg-type]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
-from edgedb_opt.study import AnswerRejected, AnswerWriter
+from edgedb_opt.errors import InvalidInput, NotFound, http_status
+from edgedb_opt.study import AnswerRejected, AnswerWriter, StudyQueries
 from tests.conftest import ANCHOR, apply_pack, edgeopt, query, report, sha256
 
 PACK = Path(__file__).resolve().parent.parent / "schema" / "packs" / "study"
@@ -186,6 +187,12 @@ def clock() -> dt.datetime:
         ({"time_spent_seconds": -4}, "item 1: time_spent_seconds must be 0 or more"),
         ({"question_id": 987654}, "item 1: question 987654 does not exist"),
         ({"study_session_id": "other"}, "item 1: study session"),
+        ({"selected_answer": "ZZZ"}, "item 1: selected_answer 'ZZZ' names a key question"),
+        ({"selected_answer": "A" * 1_000_000}, "item 1: selected_answer must be at most 64"),
+        ({"flagged": "yes"}, "item 1: flagged input should be a valid boolean"),
+        ({"time_spent_seconds": "12"}, "item 1: time_spent_seconds input should be a valid"),
+        ({"user_id": 2**70}, "item 1: user_id input should be less than or equal to"),
+        ({"answered_at": "2030-01-01T00:00:00Z"}, "item 1: answered_at 2030-01-01 00:00:00 is in"),
     ],
 )
 async def test_invalid_answers_reject_the_whole_batch(
@@ -221,8 +228,55 @@ async def test_invalid_answers_reject_the_whole_batch(
     finally:
         await db.close()
     assert expected in str(err.value) and err.value.index == 1
+    assert err.value.field.startswith("answers[1].") and http_status(err.value) == 422
     assert sha256(seeded_db) == before
-    report(f"bad input: answer {change}: AnswerRejected at item 1, unchanged")
+    shown = {k: (v if len(str(v)) < 40 else f"{str(v)[:20]}...") for k, v in change.items()}
+    report(f"bad input: answer {shown}: AnswerRejected at item 1, unchanged")
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda q: q.user_progress(2**70, 1), "user_id"),
+        (lambda q: q.study_questions(1, 1, limit=1_000_000), "limit"),
+        (lambda q: q.study_questions("1", 1), "user_id"),
+        (lambda q: q.session_progress(True), "session_id"),
+        (lambda q: q.search_questions(1, "x" * 201), "text"),
+        (lambda q: q.growth_analytics(1, days=10**9), "days"),
+        (lambda q: q.answer_history(1, after="not-a-cursor"), "after"),
+    ],
+    ids=["huge id", "huge limit", "id as text", "id as bool", "long search", "huge window",
+         "bad cursor"],
+)  # fmt: skip
+async def test_bad_study_arguments_are_invalid_input_and_change_nothing(
+    call: Callable[[StudyQueries], Awaitable[object]], field: str, seeded_db: Path
+) -> None:
+    before = sha256(seeded_db)
+    db = await SqliteDriver.open(seeded_db)
+    try:
+        with pytest.raises(InvalidInput) as err:
+            await call(StudyQueries(db, now=clock))
+        with pytest.raises(NotFound):  # a well-formed id that names nothing is 404
+            await StudyQueries(db, now=clock).session_progress(10**12)
+    finally:
+        await db.close()
+    assert err.value.field == field and http_status(err.value) == 422
+    assert str(err.value).startswith(field) and "\n" not in str(err.value)
+    assert sha256(seeded_db) == before
+    report(f"bad input: study argument {field}: InvalidInput, unchanged")
+
+
+async def test_a_single_answer_instead_of_a_list_is_invalid_input(seeded_db: Path) -> None:
+    before = sha256(seeded_db)
+    one = {"user_id": 1, "question_id": 1, "selected_answer": "A", "client_answer_id": "one"}
+    db = await SqliteDriver.open(seeded_db)
+    try:
+        with pytest.raises(InvalidInput, match=r"^answers must be a list of answers") as err:
+            await AnswerWriter(db, now=clock).record(one)  # type: ignore[arg-type]
+    finally:
+        await db.close()
+    assert err.value.field == "answers" and sha256(seeded_db) == before  # was a TypeError
+    report("bad input: one answer, not a list: InvalidInput, unchanged")
 
 
 def test_quoted_identifiers_in_a_workload_are_quoted_never_run(tmp_path: Path) -> None:

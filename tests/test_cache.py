@@ -511,8 +511,7 @@ async def test_study_queries_hit_then_writer_invalidates(
     answer = Answer(
         user_id=user,
         question_id=question,
-        selected_answer="A",
-        is_correct=True,
+        selected_answer="B",  # the stored key of this seeded question: graded correct
         time_spent_seconds=12,
         client_answer_id="cache-test-1",
     )
@@ -600,7 +599,7 @@ async def test_an_unseeded_pick_lives_until_its_user_answers_one_of_its_question
     await writer.record([answer(outside, f"{mode}-outside")])
     ran = counting.statements
     again = await queries.study_questions(user, exam, limit=5, mode=mode)  # type: ignore[arg-type]
-    assert again is pick and counting.statements == ran
+    assert again == pick and counting.statements == ran
     # ...and drawing again really may leave that question out (it is no candidate now).
     fresh = StudyQueries(packed, now=lambda: ANCHOR)
     for _ in range(5):

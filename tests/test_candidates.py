@@ -17,7 +17,7 @@ import pytest
 
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.migrate import Migrator, load_pack
-from edgedb_opt.study import Answer, AnswerWriter, StudyQueries
+from edgedb_opt.study import Answer, AnswerWriter, Limits, StudyQueries
 from edgedb_opt.study._optimized import PRACTICE_SQL
 from tests.conftest import ANCHOR, apply_pack
 
@@ -86,7 +86,7 @@ class Study:
 async def study(packed: tuple[Path, SqliteDriver]) -> Study:
     path, db = packed
     user, exam, question = busiest(path)
-    opt = StudyQueries(db, now=now)
+    opt = StudyQueries(db, now=now, limits=Limits(max_page=10_000))  # a page of every candidate
     base = StudyQueries(db, variant="baseline", now=now)
     warm = Study(path, db, user, exam, question, opt, base)
     await warm.same()

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from edgedb_opt.runtime.database import EdgeDatabase
+from edgedb_opt.study.models import AnswerKey
 from edgedb_opt.study.queries import StudyQueries
 from edgedb_opt.study.writer import AnswerWriter
 from tests.conftest import REPO, apply_pack, query
@@ -112,8 +113,10 @@ def main(argv: list[str]) -> None:
 def make_plans(db: Path, seed: int = 6) -> tuple[list[Plan], list[tuple[int, int]]]:
     """Per writer, batches over shared questions and users (so the processes touch the same
     rows): half in the users' study sessions, half loose, some for (user, exam) pairs
-    without progress yet. Also the (user, exam) pairs the readers read."""
+    without progress yet; each selects an option of its question, the correct one 60% of
+    the time. Also the (user, exam) pairs the readers read."""
     rng = random.Random(seed)
+    keys = answer_keys(db)
     sessions = query(db, "SELECT id, user_id, exam_id FROM study_sessions ORDER BY id")
     questions: dict[int, list[int]] = defaultdict(list)
     for qid, exam in query(db, "SELECT id, exam_id FROM questions ORDER BY id"):
@@ -129,13 +132,16 @@ def make_plans(db: Path, seed: int = 6) -> tuple[list[Plan], list[tuple[int, int
                 session, user, exam = (int(str(v)) for v in rng.choice(sessions))
                 if rng.random() < 0.15:  # a loose answer, maybe a new (user, exam) pair
                     session, user, exam = 0, rng.choice(users), rng.choice(list(questions))
+                question = rng.choice(questions[exam][:60])
+                key = keys[question]
                 batch.append(
                     {
                         "user_id": user,
-                        "question_id": rng.choice(questions[exam][:60]),
+                        "question_id": question,
                         "study_session_id": (session or None) if rng.random() < 0.5 else None,
-                        "selected_answer": rng.choice("ABCD"),
-                        "is_correct": rng.random() < 0.6,
+                        "selected_answer": key.selection
+                        if rng.random() < 0.6
+                        else rng.choice(key.options),
                         "time_spent_seconds": None if rng.random() < 0.1 else rng.randint(3, 90),
                         "confidence_level": rng.randint(1, 5),
                         "client_answer_id": f"{PREFIX}-w{w}-b{b}-i{i}",
@@ -172,14 +178,27 @@ def snapshot(db: Path) -> Snapshot:
     }
 
 
+def answer_keys(db: Path) -> dict[int, AnswerKey]:
+    """Every question's options and correct keys, as stored."""
+    keys = {}
+    for qid, text in query(db, "SELECT id, answers FROM questions"):
+        key = AnswerKey.parse(text)
+        assert key is not None, qid
+        keys[int(str(qid))] = key
+    return keys
+
+
 def expected_after(before: Snapshot, plans: list[Plan], db: Path) -> Snapshot:
-    """``before`` plus the sums of the planned answers (each counted once)."""
+    """``before`` plus the sums of the planned answers (each counted once), each graded
+    from its question's options as the writer does."""
     exam_of = {r[0]: r[1] for r in query(db, "SELECT id, exam_id FROM questions")}
+    keys = answer_keys(db)
     q: Counter[tuple[Any, int]] = Counter()
     p: Counter[tuple[Any, int]] = Counter()
     s: Counter[tuple[Any, int]] = Counter()
     for a in (a for plan in plans for batch in plan for a in batch):
-        ok, secs = int(a["is_correct"]), a["time_spent_seconds"] or 0
+        ok = int(keys[a["question_id"]].grade(a["selected_answer"]))
+        secs = a["time_spent_seconds"] or 0
         q[a["question_id"], 0] += 1
         q[a["question_id"], 1] += ok
         key = (a["user_id"], exam_of[a["question_id"]])

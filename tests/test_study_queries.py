@@ -30,17 +30,20 @@ from edgedb_opt.datagen import seed_database
 from edgedb_opt.drivers.base import Capabilities, Params, Row, TransactionMode
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.drivers.turso_driver import TursoDriver
-from edgedb_opt.errors import ConfigError
+from edgedb_opt.errors import ConfigError, InvalidInput, NotFound
 from edgedb_opt.migrate import Migrator, load_pack
 from edgedb_opt.schema import init_schema
 from edgedb_opt.study import queries as Q
 from edgedb_opt.study._fts import search_words
+from edgedb_opt.study.limits import Limits
 from edgedb_opt.study.queries import StudyQueries
 from edgedb_opt.study.statements import HOT_STATEMENTS
 from tests.conftest import ANCHOR, apply_pack
 
 MODES = ("practice", "weak_areas", "speed_drill", "review")
 TIME = "%Y-%m-%d %H:%M:%S"
+#: Pages as large as the tiny bank, so the variants can be compared on every row.
+WIDE = Limits(max_page=100_000)
 
 
 def clock() -> dt.datetime:
@@ -69,8 +72,8 @@ async def pair(
     opt_db, base_db = await SqliteDriver.open(paths[0]), await SqliteDriver.open(paths[1])
     try:
         yield (
-            StudyQueries(opt_db, now=clock),
-            StudyQueries(base_db, variant="baseline", now=clock),
+            StudyQueries(opt_db, now=clock, limits=WIDE),
+            StudyQueries(base_db, variant="baseline", now=clock, limits=WIDE),
         )
     finally:
         await opt_db.close()
@@ -231,14 +234,15 @@ async def test_session_progress_is_persisted(
         result["answered"], result["correct"], result["accuracy"], result["avg_time_seconds"]
     )  # fmt: skip
     assert json.loads(row[4]) == {str(k): v for k, v in result["objective_scores"].items()}
-    with pytest.raises(ConfigError, match="unknown study session"):
+    with pytest.raises(NotFound, match="unknown study session") as info:
         await opt.session_progress(10**9)
+    assert info.value.what == "study session"
 
 
 # --- search -------------------------------------------------------------------------------
 
 NASTY = ["", "   ", "-", "a-b", '"', "'", "AND", "OR NOT", "NEAR(", "foo*", "c++", "東京",
-         "(network", 'net" OR "work', "*", "^x", "col:val", "NOT", "\x00", "a" * 300]  # fmt: skip
+         "(network", 'net" OR "work', "*", "^x", "col:val", "NOT", "\x00", "a" * 200]  # fmt: skip
 
 
 @pytest.mark.parametrize("text", NASTY)
@@ -561,12 +565,15 @@ async def test_clock_may_be_aware(
     [{"limit": 0}, {"limit": True}, {"difficulty": (0, 5)}, {"difficulty": (4, 2)},
      {"difficulty": (1, 6)}, {"mode": "custom"}, {"exclude_recent_hours": -1}],
 )  # fmt: skip
-async def test_bad_arguments_are_config_errors(
+async def test_bad_arguments_are_invalid_input(
     kwargs: dict[str, Any], pair: tuple[StudyQueries, StudyQueries]
 ) -> None:
+    (name,) = kwargs
     for queries in pair:
-        with pytest.raises(ConfigError) as info:
+        with pytest.raises(InvalidInput) as info:
             await queries.study_questions(1, 1, **kwargs)
+        assert not isinstance(info.value, ConfigError)
+        assert info.value.field == name and str(info.value).startswith(f"{name} must be")
         assert "\n" not in str(info.value)
 
 
@@ -574,21 +581,211 @@ async def test_other_bad_arguments(
     pair: tuple[StudyQueries, StudyQueries], templates: tuple[Path, Path]
 ) -> None:
     opt, base = pair
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidInput, match=r"^limit must be at least 1, not 0$"):
         await opt.leaderboard(1, 0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidInput, match=r"^days must be at least 1, not 0$"):
         await opt.growth_analytics(1, 0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidInput, match=r"^limit must be at least 1, not -1$"):
         await opt.search_questions(1, "x", limit=-1)
-    with pytest.raises(ConfigError, match="not an answer_history cursor"):
+    with pytest.raises(InvalidInput, match="not an answer_history cursor") as info:
         await opt.answer_history(1, after="garbage!")
+    assert info.value.field == "after"
     _, cursor = await base.answer_history(study_users(templates[0])[0][0], limit=1)
     assert cursor is not None
-    with pytest.raises(ConfigError, match="other variant"):
+    with pytest.raises(InvalidInput, match="other variant") as info:
         await opt.answer_history(1, after=cursor)
-    with pytest.raises(ConfigError):
+    assert info.value.field == "after"
+    with pytest.raises(ConfigError):  # construction is configuration
         StudyQueries(opt._db, variant="fast")
     assert await opt.study_questions(1, 1, objective_ids=[]) == []
+
+
+# --- request input: ids, limits and the rest are InvalidInput naming the parameter ----------
+
+
+def default_pair(pair: tuple[StudyQueries, StudyQueries]) -> tuple[StudyQueries, StudyQueries]:
+    """Both variants on the same files with the default limits."""
+    return (
+        StudyQueries(pair[0]._db, now=clock),
+        StudyQueries(pair[1]._db, variant="baseline", now=clock),
+    )
+
+
+def calls(user: int, exam: int) -> dict[str, Callable[..., Awaitable[Any]]]:
+    """Each public read with one argument to replace, by the parameter's name."""
+    return {
+        "study_questions.user_id": lambda q, v: q.study_questions(v, exam),
+        "study_questions.exam_id": lambda q, v: q.study_questions(user, v),
+        "study_questions.objective_ids": lambda q, v: q.study_questions(
+            user, exam, objective_ids=[1, v]
+        ),
+        "session_progress.session_id": lambda q, v: q.session_progress(v),
+        "user_progress.user_id": lambda q, v: q.user_progress(v, exam),
+        "user_progress.exam_id": lambda q, v: q.user_progress(user, v),
+        "leaderboard.exam_id": lambda q, v: q.leaderboard(v),
+        "search_questions.exam_id": lambda q, v: q.search_questions(v, "network"),
+        "growth_analytics.account_id": lambda q, v: q.growth_analytics(v),
+        "answer_history.user_id": lambda q, v: q.answer_history(v),
+    }
+
+
+@pytest.mark.parametrize("bad", [True, "3", 3.0, 0, -1, 2**63, 2**70, None])
+async def test_every_id_must_be_an_int_sqlite_can_hold(
+    bad: object, pair: tuple[StudyQueries, StudyQueries], templates: tuple[Path, Path]
+) -> None:
+    user, exam = study_users(templates[0])[0]
+    for queries in default_pair(pair):
+        for where, call in calls(user, exam).items():
+            name = where.split(".")[1]
+            with pytest.raises(InvalidInput) as info:
+                await call(queries, bad)  # 2**70 was an OverflowError from sqlite3
+            assert info.value.field == name, where
+            assert str(info.value).startswith(f"{name} must be"), (where, str(info.value))
+    narrow = StudyQueries(pair[0]._db, now=clock, limits=Limits(max_id=1000))
+    with pytest.raises(InvalidInput, match=r"^user_id must be between 1 and 1000, not 1001$"):
+        await narrow.user_progress(1001, exam)
+    assert (await narrow.user_progress(user, exam))["user_id"] == user
+
+
+async def test_a_limit_above_max_page_is_refused_not_clamped(
+    pair: tuple[StudyQueries, StudyQueries], templates: tuple[Path, Path]
+) -> None:
+    user, exam = study_users(templates[0])[0]
+    wide = await pair[0].study_questions(user, exam, limit=100_000)
+    assert len(wide) > 100  # what a limit of 1000000 returned before limits
+    for queries in default_pair(pair):
+        with pytest.raises(InvalidInput) as info:
+            await queries.study_questions(user, exam, limit=1_000_000)
+        assert str(info.value) == "limit must be at most 100, not 1000000"
+        assert (info.value.field, info.value.reason) == (
+            "limit",
+            "must be at most 100, not 1000000",
+        )
+        for call in (
+            queries.leaderboard(exam, 101),
+            queries.search_questions(exam, "network", limit=101),
+            queries.answer_history(user, limit=101),
+        ):
+            with pytest.raises(InvalidInput, match=r"^limit must be at most 100, not 101$"):
+                await call
+        assert len(await queries.study_questions(user, exam, limit=100)) == 100
+        assert len((await queries.answer_history(user, limit=100))[0]) == 100
+
+
+async def test_search_text_and_windows_are_bounded(
+    pair: tuple[StudyQueries, StudyQueries], templates: tuple[Path, Path]
+) -> None:
+    user, exam = study_users(templates[0])[0]
+    opt, base = default_pair(pair)
+    for queries in (opt, base):
+        assert isinstance(await queries.search_questions(exam, "network " * 25), list)  # 200
+        with pytest.raises(InvalidInput, match=r"^text must be at most 200 characters, not 201$"):
+            await queries.search_questions(exam, "a" * 201)
+        with pytest.raises(InvalidInput, match=r"^text must be a text"):
+            await queries.search_questions(exam, b"network")  # type: ignore[arg-type]
+    bad: list[tuple[str, dict[str, Any]]] = [
+        ("exclude_recent_hours", {"exclude_recent_hours": float("inf")}),
+        ("exclude_recent_hours", {"exclude_recent_hours": float("nan")}),
+        ("exclude_recent_hours", {"exclude_recent_hours": 10**12}),  # was an OverflowError
+        ("exclude_recent_hours", {"exclude_recent_hours": "24"}),
+        ("exclude_recent_hours", {"exclude_recent_hours": True}),
+        ("difficulty", {"difficulty": "15"}),
+        ("difficulty", {"difficulty": (True, 5)}),
+        ("difficulty", {"difficulty": 3}),
+        ("mode", {"mode": ["practice"]}),
+        ("seed", {"seed": "7"}),
+        ("objective_ids", {"objective_ids": "12"}),
+        ("objective_ids", {"objective_ids": 12}),
+        ("objective_ids", {"objective_ids": range(1, 502)}),
+        ("include_key", {"include_key": "yes"}),
+    ]
+    for name, kwargs in bad:
+        with pytest.raises(InvalidInput) as info:
+            await opt.study_questions(user, exam, **kwargs)
+        assert info.value.field == name, kwargs
+    for days in (10**9, 3661, 0):  # 10**9 was an OverflowError from datetime
+        with pytest.raises(InvalidInput) as info:
+            await opt.growth_analytics(1, days)
+        assert info.value.field == "days"
+    assert await opt.growth_analytics(1, 3660) == await base.growth_analytics(1, 3660)
+    for position in (("k", "2026-05-01 00:00:00", 2**70), ("o", 2**64), ("k", "x" * 65, 1)):
+        with pytest.raises(InvalidInput, match="not an answer_history cursor"):
+            await (opt if position[0] == "k" else base).answer_history(
+                user,
+                after=Q.encode_cursor(position),  # type: ignore[arg-type]
+            )
+    for cursor in ("x" * 300, 12):
+        with pytest.raises(InvalidInput, match="not an answer_history cursor"):
+            await opt.answer_history(user, after=cursor)  # type: ignore[arg-type]
+
+
+async def test_construction_errors_stay_config_errors(
+    pair: tuple[StudyQueries, StudyQueries],
+) -> None:
+    db = pair[0]._db
+    for kwargs in ({"variant": "bogus"}, {"pick_ttl": 0}, {"board_ttl": -1}, {"limits": {}}):
+        with pytest.raises(ConfigError) as info:
+            StudyQueries(db, **kwargs)
+        assert not isinstance(info.value, InvalidInput)
+    with pytest.raises(ConfigError, match=r"limits\.max_page"):
+        Limits(max_page=0)
+    with pytest.raises(ConfigError, match=r"limits\.nope"):
+        Limits(nope=1)
+
+
+# --- the answer key stays out of picks ---------------------------------------------------
+
+
+def options_of(pick: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for q in pick for o in json.loads(q["answers"])]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_picks_never_say_which_option_is_correct(
+    mode: str, pair: tuple[StudyQueries, StudyQueries], templates: tuple[Path, Path]
+) -> None:
+    opt, base = pair
+    user, exam = study_users(templates[0])[0]
+    stored = dict(rows_of(templates[0], "SELECT id, answers FROM questions"))
+    picks = {}
+    for include_key in (False, True):
+        got = await opt.study_questions(user, exam, mode=mode, seed=3, include_key=include_key)
+        want = await base.study_questions(user, exam, mode=mode, seed=3, include_key=include_key)
+        assert got == want and got, (mode, include_key)
+        picks[include_key] = got
+    hidden, shown = picks[False], picks[True]
+    assert [q["id"] for q in hidden] == [q["id"] for q in shown]
+    assert all(set(o) == {"key", "text"} for o in options_of(hidden))
+    assert [q["answers"] for q in shown] == [stored[q["id"]] for q in shown]  # as stored
+    assert any(o["correct"] for o in options_of(shown))
+    keyless = [{k: v for k, v in o.items() if k != "correct"} for o in options_of(shown)]
+    assert options_of(hidden) == keyless  # the same options, in order, minus the flag
+
+
+async def test_a_caller_cannot_change_a_cached_pick(
+    pair: tuple[StudyQueries, StudyQueries], templates: tuple[Path, Path]
+) -> None:
+    from edgedb_opt.runtime.cache import QueryCache
+
+    user, exam = study_users(templates[0])[0]
+    cache = QueryCache(maxsize=100, ttl=60)
+    queries = StudyQueries(pair[0]._db, cache=cache, now=clock)
+    first = await queries.study_questions(user, exam, seed=4)
+    expected = [dict(q) for q in first]
+    first[0]["answers"] = json.dumps([{"key": "A", "correct": True}])  # a careless handler
+    first.append({"id": -1})
+    keyed = await queries.study_questions(user, exam, seed=4, include_key=True)
+    keyed[0]["answers"] = "edited"
+    again = await queries.study_questions(user, exam, seed=4)
+    assert again == expected and again is not first
+    assert "correct" not in again[0]["answers"]
+    assert cache.stats().loads == 1  # the three calls shared one load
+
+
+def test_strip_key_keeps_what_it_cannot_read_out() -> None:
+    assert Q.strip_key("[]") == "[]"
+    assert Q.strip_key("not json") is None and Q.strip_key('{"key": "A"}') is None
+    assert Q.strip_key('[{"key": "A", "correct": true}, "odd"]') == '[{"key": "A"}, "odd"]'
 
 
 # --- Turso: no FTS5 -----------------------------------------------------------------------
@@ -603,7 +800,8 @@ async def test_turso_falls_back_to_like_and_matches_baseline(
         await seed_database(db, scale="tiny", seed=42, anchor=ANCHOR)
         results = {r.id: r.action for r in await Migrator(db, [load_pack("study")]).apply()}
         assert results["questions_fts"] == "skipped"
-        opt, base = StudyQueries(db, now=clock), StudyQueries(db, variant="baseline", now=clock)
+        opt = StudyQueries(db, now=clock, limits=WIDE)
+        base = StudyQueries(db, variant="baseline", now=clock, limits=WIDE)
         with caplog.at_level(logging.WARNING, logger="edgedb_opt.study"):
             for text in ("network", "database index", "c++", ""):
                 got = await opt.search_questions(1, text, limit=10_000)

@@ -18,6 +18,7 @@ from typing import Any
 from edgedb_opt.bench.picks import SEARCHES, Picks, answer_batch
 from edgedb_opt.study._fts import search_words
 from edgedb_opt.study.baseline_writer import BaselineAnswerWriter
+from edgedb_opt.study.limits import Limits
 from edgedb_opt.study.queries import StudyDatabase, StudyQueries
 from edgedb_opt.study.writer import AnswerWriter
 
@@ -145,8 +146,16 @@ async def _search_same(sides: Sides, picks: Picks) -> bool:
     sets compared are every match.
     """
     text = SEARCHES["search_questions"]
+    # Every match: a reader of each variant whose page limit is the whole bank (the
+    # measured readers keep the default limits).
+    every = Limits(max_page=10**6)
     found = [
-        {r["id"] for r in await s.queries.search_questions(picks.mix[0][1], text, limit=10**6)}
+        {
+            r["id"]
+            for r in await StudyQueries(
+                s.db, variant=s.queries.variant, limits=every
+            ).search_questions(picks.mix[0][1], text, limit=10**6)
+        }
         for s in (sides["baseline"], sides["optimized"])
     ]
     differ = sorted(found[0] ^ found[1])

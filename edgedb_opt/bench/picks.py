@@ -120,15 +120,16 @@ def answer_batch(picks: Picks, serial: int) -> list[Answer]:
     """Batch number ``serial``: 20 answers of the biggest session's user on its exam.
 
     The same serial gives the same answers (client ids ``bench-<serial>-<i>``), so both
-    variants can record identical batches and their statistics can be compared.
+    variants can record identical batches and their statistics can be compared. Answers
+    select option ``A`` or ``B``, which every question has (true/false ones only those two);
+    the writers grade them from the question's options.
     """
     return [
         Answer(
             user_id=picks.session_user,
             question_id=q,
             study_session_id=picks.session,
-            selected_answer="A",
-            is_correct=(i + serial) % 3 != 0,
+            selected_answer="A" if (i + serial) % 3 else "B",
             time_spent_seconds=10 + i,
             confidence_level=1 + i % 5,
             client_answer_id=f"bench-{serial}-{i}",

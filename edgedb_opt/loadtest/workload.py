@@ -11,11 +11,12 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import ConfigError
 from edgedb_opt.study import Answer, AnswerWriter, StudyQueries
+from edgedb_opt.study.models import AnswerKey
 
 __all__ = ["ANSWERS_PER_BATCH", "Cast", "Member", "Operations", "load_cast"]
 
@@ -25,8 +26,8 @@ _LATEST_SESSIONS = (
     "SELECT user_id, exam_id, max(id) FROM study_sessions GROUP BY user_id ORDER BY user_id"
 )
 _QUESTIONS = (
-    "SELECT exam_id, id FROM questions WHERE is_active = 1 AND review_status = 'approved'"
-    " ORDER BY id"
+    "SELECT exam_id, id, answers FROM questions WHERE is_active = 1"
+    " AND review_status = 'approved' ORDER BY id"
 )
 
 
@@ -41,11 +42,17 @@ class Member:
 
 @dataclass(frozen=True)
 class Cast:
-    """Who the simulated users are, and what they may touch."""
+    """Who the simulated users are, and what they may touch.
+
+    ``keys`` holds each question's option keys and its correct selection, so simulated
+    answers select options the question has (the writer refuses others) and are right
+    about as often as a real student.
+    """
 
     members: tuple[Member, ...]
     questions: Mapping[int, tuple[int, ...]]
     accounts: tuple[int, ...]
+    keys: Mapping[int, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
     def member(self, index: int) -> Member:
         return self.members[index % len(self.members)]
@@ -66,14 +73,19 @@ async def load_cast(db: Driver, users: int, *, seed: int) -> Cast:
     except Exception as exc:
         raise ConfigError(f"not a seeded study database: {exc}") from exc
     questions: dict[int, list[int]] = {}
-    for exam_id, question_id in question_rows:
+    keys: dict[int, tuple[tuple[str, ...], str]] = {}
+    for exam_id, question_id, options in question_rows:
+        key = AnswerKey.parse(options)
+        if key is None or not key.options:
+            continue  # no option to select: the writer would refuse any answer
         questions.setdefault(int(exam_id), []).append(int(question_id))
+        keys[int(question_id)] = (key.options, key.selection or key.options[0])
     pool = [Member(int(u), int(e), int(s)) for u, e, s in sessions if int(e) in questions]
     if not pool or not accounts:
         raise ConfigError("the database has no study sessions or accounts to play; seed it first")
     rng = random.Random(seed)
     members = rng.sample(pool, min(users, len(pool)))
-    return Cast(tuple(members), {k: tuple(v) for k, v in questions.items()}, accounts)
+    return Cast(tuple(members), {k: tuple(v) for k, v in questions.items()}, accounts, keys)
 
 
 Operation = Callable[[int, random.Random], Awaitable[object]]
@@ -112,17 +124,18 @@ class Operations:
         return await self.writer.record(batch)
 
     def answers(self, m: Member, rng: random.Random, n: int) -> list[Answer]:
-        """``n`` plausible answers of ``m`` in their session, each with a new client key."""
+        """``n`` plausible answers of ``m`` in their session, each with a new client key:
+        the correct selection 70% of the time, else one option at random."""
         out: list[Answer] = []
         for question_id in rng.sample(self.cast.questions[m.exam_id], n):
             self._sent += 1
+            options, correct = self.cast.keys.get(question_id, (("A",), "A"))
             out.append(
                 Answer(
                     user_id=m.user_id,
                     question_id=question_id,
                     study_session_id=m.session_id,
-                    selected_answer=rng.choice("ABCD"),
-                    is_correct=rng.random() < 0.7,
+                    selected_answer=correct if rng.random() < 0.7 else rng.choice(options),
                     time_spent_seconds=rng.randint(5, 90),
                     confidence_level=rng.randint(1, 5),
                     client_answer_id=f"lt-{self._run}-{self._sent}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgedb_opt.study.baseline_writer import BaselineAnswerWriter
+from edgedb_opt.study.limits import Limits
 from edgedb_opt.study.models import Answer, AnswerRejected, WriteResult
 from edgedb_opt.study.queries import StudyQueries
 from edgedb_opt.study.writer import AnswerWriter
@@ -12,6 +13,7 @@ __all__ = [
     "AnswerRejected",
     "AnswerWriter",
     "BaselineAnswerWriter",
+    "Limits",
     "StudyQueries",
     "WriteResult",
 ]

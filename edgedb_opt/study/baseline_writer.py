@@ -2,7 +2,8 @@
 
 Each answer is its own autocommit statements (lookups, INSERT, UPDATE of the question's
 statistics, the session's and attempt's counters, a ``user_progress`` upsert), with the same
-results as :class:`~edgedb_opt.study.writer.AnswerWriter` for the same answers.
+results as :class:`~edgedb_opt.study.writer.AnswerWriter` for the same answers: the same
+checks and limits, and each answer graded from its question's options the same way.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgedb_opt.drivers.base import Driver, Row
+from edgedb_opt.study.limits import Limits, limits_or_default
 from edgedb_opt.study.models import (
     Answer,
     AnswerRejected,
@@ -19,6 +21,7 @@ from edgedb_opt.study.models import (
     WriteResult,
     check_parent,
     coerce_answers,
+    grade_answer,
     invalidate,
     merge_objective_scores,
     stamp,
@@ -78,14 +81,21 @@ class BaselineAnswerWriter:
     INSERT the answer and UPDATE the question's statistics (the average by SQL ``AVG``),
     the session or attempt and ``user_progress``, each statement committing on its own.
     The aggregates end up equal to :class:`AnswerWriter`'s for the same answers, but a
-    bad item stops the batch with the answers before it already stored.
+    bad item found by a lookup stops the batch with the answers before it already stored
+    (what needs no lookup, types and ``limits``, is checked for the whole batch first).
     """
 
     def __init__(
-        self, db: Driver, *, now: Clock | None = None, cache: Invalidates | None = None
+        self,
+        db: Driver,
+        *,
+        now: Clock | None = None,
+        cache: Invalidates | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.db = db
         self.cache = cache
+        self.limits = limits_or_default(limits)
         self._now = now or _utcnow
 
     async def _one(self, sql: str, *params: Any) -> Row | None:
@@ -93,16 +103,18 @@ class BaselineAnswerWriter:
         return rows[0] if rows else None
 
     async def record(self, answers: Sequence[Answer | Mapping[str, Any]]) -> WriteResult:
-        """Store answers one at a time (see the class docstring)."""
-        items = coerce_answers(answers)
-        now = stamp(self._now())
+        """Store answers one at a time (see the class docstring); each is graded from its
+        question's options, a client's ``is_correct`` is ignored."""
+        clock = self._now()
+        items = coerce_answers(answers, self.limits, clock)
+        now = stamp(clock)
         result = WriteResult()
         touched: dict[str, set[Any]] = {t: set() for t in ("q", "s", "t", "p")}
         stale: dict[Stale, None] = {}
         for i, a in enumerate(items):
             cid = a.client_answer_id
             question = await self._one(
-                "SELECT exam_id, objective_id FROM questions WHERE id = ?", a.question_id
+                "SELECT exam_id, objective_id, answers FROM questions WHERE id = ?", a.question_id
             )
             if await self._one("SELECT 1 FROM user_answers WHERE client_answer_id = ?", cid):
                 result.duplicate_ids.append(cid)
@@ -110,11 +122,14 @@ class BaselineAnswerWriter:
                     stale[a.user_id, a.question_id, question[0], a.study_session_id] = None
                 continue
             if question is None:
-                raise AnswerRejected(i, f"question {a.question_id} does not exist")
+                raise AnswerRejected(
+                    i, f"question {a.question_id} does not exist", attribute="question_id"
+                )
             if await self._one("SELECT 1 FROM users WHERE id = ?", a.user_id) is None:
-                raise AnswerRejected(i, f"user {a.user_id} does not exist")
-            exam, objective = question
-            c = int(a.is_correct)
+                raise AnswerRejected(i, f"user {a.user_id} does not exist", attribute="user_id")
+            exam, objective, options = question
+            a = grade_answer(i, a, options)
+            c = int(bool(a.is_correct))
             scores = None
             if a.study_session_id is not None:
                 session = await self._one(
@@ -147,6 +162,7 @@ class BaselineAnswerWriter:
             )
             touched["p"].add((a.user_id, exam))
             result.client_answer_ids.append(cid)
+            result.graded[cid] = bool(a.is_correct)
             stale[a.user_id, a.question_id, exam, a.study_session_id] = None
         await invalidate(self.cache, stale)
         return WriteResult(
@@ -158,6 +174,7 @@ class BaselineAnswerWriter:
             progress_updated=len(touched["p"]),
             client_answer_ids=result.client_answer_ids,
             duplicate_ids=result.duplicate_ids,
+            graded=result.graded,
         )
 
     async def _set(self, table: str, key: int, *values: Any) -> None:

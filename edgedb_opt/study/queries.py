@@ -9,6 +9,13 @@ benchmark can run both on one file and compare.
 Times in the database are UTC ``'YYYY-MM-DD HH:MM:SS'`` text; the windows ("the last 24
 hours", "the last 7 days") are measured back from ``now()``, an injectable clock.
 
+Every argument a request supplies is checked before any SQL runs, against the instance's
+:class:`~edgedb_opt.study.limits.Limits`: ids must be ``int`` (not bool, text or float)
+within 1..``max_id``, a ``limit`` within 1..``max_page`` (refused above it, never clamped),
+and so on. A bad one raises :class:`~edgedb_opt.errors.InvalidInput` naming the parameter
+(HTTP 422); a session that does not exist raises :class:`~edgedb_opt.errors.NotFound`.
+Configuration (the constructor's arguments) raises :class:`~edgedb_opt.errors.ConfigError`.
+
 >>> from edgedb_opt.study.queries import encode_cursor, decode_cursor
 >>> decode_cursor(encode_cursor(("k", "2026-05-31 10:00:00", 42)))
 ('k', '2026-05-31 10:00:00', 42)
@@ -21,14 +28,16 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import inspect
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, Literal, Protocol, TypeVar
 
 from edgedb_opt.drivers.base import Row
-from edgedb_opt.errors import ConfigError
+from edgedb_opt.errors import ConfigError, InvalidInput, NotFound
 from edgedb_opt.schema import has_object
 from edgedb_opt.study import _baseline, _fts, _optimized
 from edgedb_opt.study._baseline import StudyDatabase
@@ -47,6 +56,7 @@ from edgedb_opt.study._optimized import (
     USER_PROGRESS_SQL,
     WEAK_AREAS_SQL,
 )
+from edgedb_opt.study.limits import MAX_ID, Limits, limits_or_default, show
 
 __all__ = [
     "GROWTH_SQL",
@@ -128,18 +138,35 @@ def encode_cursor(position: Cursor) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode().rstrip("=")
 
 
+#: The longest cursor :func:`encode_cursor` makes is about 70 characters.
+_MAX_CURSOR = 256
+
+
+def _not_a_cursor(cursor: object) -> InvalidInput:
+    reason = f"is not an answer_history cursor: {show(cursor)}"
+    return InvalidInput(f"after {reason}", field="after", reason=reason)
+
+
+def _count(value: object) -> bool:
+    """An ``int`` (not a bool) SQLite can store, 0 or more."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
+
+
 def decode_cursor(cursor: str) -> Cursor:
-    """The position in a cursor from :func:`encode_cursor`; ConfigError if it is not one."""
+    """The position in a cursor from :func:`encode_cursor`; InvalidInput (field ``after``)
+    if it is not one."""
+    if not isinstance(cursor, str) or len(cursor) > _MAX_CURSOR:
+        raise _not_a_cursor(cursor)
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, TypeError) as exc:
-        raise ConfigError(f"not an answer_history cursor: {cursor!r}") from exc
+        raise _not_a_cursor(cursor) from exc
     match raw:
-        case ["k", str(at), int(answer_id)] if not isinstance(answer_id, bool):
+        case ["k", str(at), int(answer_id)] if _count(answer_id) and len(at) <= 64:
             return ("k", at, answer_id)
-        case ["o", int(offset)] if not isinstance(offset, bool) and offset >= 0:
+        case ["o", int(offset)] if _count(offset):
             return ("o", offset)
-    raise ConfigError(f"not an answer_history cursor: {cursor!r}")
+    raise _not_a_cursor(cursor)
 
 
 def _takes(function: Callable[..., Any], names: tuple[str, ...]) -> bool:
@@ -172,10 +199,44 @@ def _per_question(mode: str, seed: int | None) -> bool:
     return mode == "speed_drill" or (mode == "practice" and seed is None)
 
 
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an integer of at least 1, not {value!r}")
-    return value
+def _invalid(name: str, reason: str) -> InvalidInput:
+    return InvalidInput(f"{name} {reason}", field=name, reason=reason)
+
+
+def _difficulty(value: object) -> tuple[int, int]:
+    """A (low, high) difficulty range within 1..5, else InvalidInput."""
+    match value:
+        case (int(lo), int(hi)) if not isinstance(lo, bool) and not isinstance(hi, bool):
+            if 1 <= lo <= hi <= 5:
+                return lo, hi
+    raise _invalid("difficulty", f"must be (low, high) within 1..5, not {show(value)}")
+
+
+@functools.lru_cache(maxsize=4096)
+def strip_key(answers: object) -> str | None:
+    """A question's options JSON without each option's ``correct`` flag (what a student may
+    see before answering); None when the stored value is not a JSON list. Memoized by the
+    stored text: a bank's options rarely change, and parsing costs ~7 us a question.
+
+    >>> strip_key('[{"key": "A", "text": "Yes", "correct": true}, {"key": "B", "text": "No"}]')
+    '[{"key": "A", "text": "Yes"}, {"key": "B", "text": "No"}]'
+    """
+    try:
+        options = json.loads(answers) if isinstance(answers, str | bytes) else None
+    except ValueError:
+        return None
+    if not isinstance(options, list):
+        return None
+    return json.dumps(
+        [
+            {k: v for k, v in o.items() if k != "correct"} if isinstance(o, dict) else o
+            for o in options
+        ]
+    )
+
+
+#: A cached pick: the rows as stored (with the answer key), and the same rows without it.
+_Picks = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 class StudyQueries:
@@ -197,8 +258,9 @@ class StudyQueries:
             search; invalidate it after editing questions), ``board:<exam id>`` or, with
             ``board_ttl=None``, ``exam:<id>`` (leaderboards), ``account:<id>``. An answer
             writer invalidates ``user:``, ``answer:``, ``question:``, ``exam:`` and
-            ``session:``, never ``bank:`` or ``board:``. Cached lists and dicts are shared,
-            treat them as read-only. ``session_progress`` writes and is never cached. A
+            ``session:``, never ``bank:`` or ``board:``. Picks are handed out as copies;
+            the other reads' cached lists and dicts are shared, treat them as read-only.
+            ``session_progress`` writes and is never cached. A
             cache whose ``get_or_load`` takes no ``ttl``/``store_tags`` gets ``user:`` on
             every pick and ``exam:`` on leaderboards (exact, coarser).
         pick_ttl: seconds an unseeded practice or speed-drill pick is kept (default 300:
@@ -210,9 +272,12 @@ class StudyQueries:
             it is kept this long instead (a new answer shows on the board within
             ``board_ttl``). None: exact, dropped by any answer in the exam.
         now: the clock of the time windows (default: UTC now; naive means UTC).
+        limits: the bounds every request argument is checked against
+            (:class:`~edgedb_opt.study.limits.Limits`; default ``Limits()``: ``limit`` at
+            most 100, ids within SQLite's integers, search text at most 200 characters).
     Raises:
         ConfigError: an unknown variant, a pick_ttl or board_ttl that is not a number
-            above 0.
+            above 0, ``limits`` that is not a ``Limits``.
     """
 
     def __init__(
@@ -224,9 +289,11 @@ class StudyQueries:
         pick_ttl: float | None = 300.0,
         board_ttl: float | None = 5.0,
         now: Callable[[], dt.datetime] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         if variant not in ("optimized", "baseline"):
             raise ConfigError(f"unknown variant {variant!r}; choose optimized or baseline")
+        self.limits = limits_or_default(limits)
         self.pick_ttl = _seconds_or_none("pick_ttl", pick_ttl)
         self.board_ttl = _seconds_or_none("board_ttl", board_ttl)
         self._db = db
@@ -275,6 +342,7 @@ class StudyQueries:
         limit: int = 20,
         mode: Mode = "practice",
         seed: int | None = None,
+        include_key: bool = False,
     ) -> list[dict[str, Any]]:
         """Questions to study next: active, approved questions of the exam.
 
@@ -295,14 +363,22 @@ class StudyQueries:
                 candidates by id and take ``random.Random(seed).sample``, so with a seed
                 they return the same rows in the same order; without one, the same
                 candidates. The other modes are deterministic and ignore it.
+            include_key: keep each option's ``correct`` flag in ``answers`` (to review a
+                question already answered). By default it is removed, so a pick never
+                tells which option is right.
         Returns:
             Dicts with ``id, exam_id, objective_id, objective_code, objective_name, text,
-            type, answers, difficulty`` (code and name None without objective) and
-            ``success_rate`` (weak_areas), ``wrong_count`` and ``last_wrong_at`` (review),
-            None in the other modes.
+            type, answers, difficulty`` (code and name None without objective; ``answers``
+            the options JSON, ``[{"key", "text"}, ...]``, with ``"correct"`` only when
+            ``include_key``) and ``success_rate`` (weak_areas), ``wrong_count`` and
+            ``last_wrong_at`` (review), None in the other modes. Fresh dicts on every call,
+            also from the cache.
         Raises:
-            ConfigError: limit below 1, a difficulty outside 1..5 or reversed, a negative
-                window, an unknown mode.
+            InvalidInput: an id that is not an ``int`` within 1..max_id (``user_id``,
+                ``exam_id``, each of ``objective_ids``), more than ``max_objectives``
+                objective ids, ``limit`` outside 1..max_page, a difficulty outside 1..5 or
+                reversed, a window below 0 or above ``max_window_days``, an unknown mode, a
+                seed that is not an ``int``, an ``include_key`` that is not a bool.
 
         The practice pick is exactly uniform over the candidates (``random.sample``). The
         optimized variant gets there without sorting candidate rows: it reads candidate
@@ -313,15 +389,19 @@ class StudyQueries:
         same statement), so a pick costs about the same on any size of bank; keep one
         ``StudyQueries`` per database rather than one per request to benefit.
         """
-        limit = _positive("limit", limit)
-        lo, hi = difficulty
-        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= 5):
-            raise ConfigError(f"difficulty must be (low, high) within 1..5, not {difficulty!r}")
-        if mode not in MODES:
-            raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if not exclude_recent_hours >= 0:
-            raise ConfigError(f"exclude_recent_hours must be >= 0, not {exclude_recent_hours!r}")
-        objectives = None if objective_ids is None else tuple(sorted(set(objective_ids)))
+        limits = self.limits
+        user_id = limits.check_id("user_id", user_id)
+        exam_id = limits.check_id("exam_id", exam_id)
+        objectives = self._objectives(objective_ids)
+        limit = limits.check_page("limit", limit)
+        lo, hi = _difficulty(difficulty)
+        if not isinstance(mode, str) or mode not in MODES:
+            raise _invalid("mode", f"must be one of {', '.join(MODES)}, not {show(mode)}")
+        exclude_recent_hours = limits.check_hours("exclude_recent_hours", exclude_recent_hours)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise _invalid("seed", f"must be an integer or None, not {show(seed)}")
+        if not isinstance(include_key, bool):
+            raise _invalid("include_key", f"must be True or False, not {show(include_key)}")
         if objectives == ():
             return []
         args = _baseline.StudyArgs(
@@ -329,12 +409,17 @@ class StudyQueries:
             limit, mode, seed,
         )  # fmt: skip
 
-        async def load() -> list[dict[str, Any]]:
+        async def load() -> _Picks:
             if self.variant == "optimized":
                 rows = await _optimized.study_questions(self._db, args, self._candidates)
             else:
                 rows = await _baseline.study_questions(self._db, args)
-            return [_baseline.question_dict(r) for r in rows]
+            full = [_baseline.question_dict(r) for r in rows]
+            return full, [{**q, "answers": strip_key(q["answers"])} for q in full]
+
+        def hand_out(picks: _Picks) -> list[dict[str, Any]]:
+            # Copies: a caller that edits its pick never edits the cached one.
+            return [dict(q) for q in picks[0 if include_key else 1]]
 
         key = ("study_questions", user_id, exam_id, objectives, (lo, hi),
                exclude_recent_hours, limit, mode, seed)  # fmt: skip
@@ -342,14 +427,28 @@ class StudyQueries:
         # answers in the exam (which invalidate ``exam:``, the tag of cross-user figures).
         tags = (f"user:{user_id}", f"bank:{exam_id}")
         if not (self._fine and _per_question(mode, seed)):
-            return await self._cached(key, tags, load)
+            return hand_out(await self._cached(key, tags, load))
 
-        def store_tags(rows: list[dict[str, Any]]) -> list[str]:
-            return [f"bank:{exam_id}", *(f"answer:{user_id}:{r['id']}" for r in rows)]
+        def store_tags(picks: _Picks) -> list[str]:
+            return [f"bank:{exam_id}", *(f"answer:{user_id}:{r['id']}" for r in picks[0])]
 
         # ``user:`` still guards the load in flight: an answer committed while it reads
         # may concern a question it is about to pick.
-        return await self._cached(key, tags, load, store_tags=store_tags, ttl=self.pick_ttl)
+        return hand_out(
+            await self._cached(key, tags, load, store_tags=store_tags, ttl=self.pick_ttl)
+        )
+
+    def _objectives(self, objective_ids: object) -> tuple[int, ...] | None:
+        """The objective filter, checked, sorted and without repeats (None: no filter)."""
+        if objective_ids is None:
+            return None
+        if isinstance(objective_ids, str | bytes | dict) or not isinstance(objective_ids, Iterable):
+            raise _invalid("objective_ids", f"must be a list of ids, not {show(objective_ids)}")
+        most = self.limits.max_objectives
+        ids = list(itertools.islice(objective_ids, most + 1))
+        if len(ids) > most:
+            raise _invalid("objective_ids", f"must hold at most {most} ids")
+        return tuple(sorted({self.limits.check_id("objective_ids", o) for o in ids}))
 
     async def session_progress(self, session_id: int) -> dict[str, Any]:
         """Recompute a study session's progress from its answers and store it.
@@ -361,16 +460,18 @@ class StudyQueries:
             by objective id (answers to questions without objective count in the totals
             only). Ratios are rounded to 6 places, None when undefined.
         Raises:
-            ConfigError: no such session.
+            InvalidInput: ``session_id`` is not an ``int`` within 1..max_id.
+            NotFound: no such session.
 
         The same values go to ``study_sessions`` (``objective_scores`` as JSON with string
         keys) in the transaction that read them.
         """
+        session_id = self.limits.check_id("session_id", session_id)
         async with self._db.transaction():
             if not await self._db.fetch_all(
                 "SELECT 1 FROM study_sessions WHERE id = ?", (session_id,)
             ):
-                raise ConfigError(f"unknown study session {session_id}")
+                raise NotFound(f"unknown study session {session_id}", what="study session")
             groups = await self._impl.session_groups(self._db, session_id)
             result = _baseline.session_result(session_id, groups)
             scores = result["objective_scores"]
@@ -390,7 +491,11 @@ class StudyQueries:
             if absent), ``answers_last_7_days`` (answers on the exam at or after now minus
             7 days) and ``current_streak``: the consecutive correct answers on the exam
             counting back from the most recent (``answered_at``, ties by answer id).
+        Raises:
+            InvalidInput: ``user_id`` or ``exam_id`` is not an ``int`` within 1..max_id.
         """
+        user_id = self.limits.check_id("user_id", user_id)
+        exam_id = self.limits.check_id("exam_id", exam_id)
 
         async def load() -> dict[str, Any]:
             row, week, streak = await self._impl.user_progress(
@@ -416,8 +521,12 @@ class StudyQueries:
             shares the rank, the next one skips), ``user_id``, ``name`` (display name, else
             name), ``readiness_score`` and ``weekly_activity`` (the user's answers on this
             exam at or after now minus 7 days).
+        Raises:
+            InvalidInput: ``exam_id`` is not an ``int`` within 1..max_id, ``limit`` not
+                within 1..max_page.
         """
-        limit = _positive("limit", limit)
+        exam_id = self.limits.check_id("exam_id", exam_id)
+        limit = self.limits.check_page("limit", limit)
 
         async def load() -> list[dict[str, Any]]:
             rows = await self._impl.leaderboard(self._db, exam_id, limit, self._at(days=7))
@@ -448,8 +557,17 @@ class StudyQueries:
 
         Where the engine has no FTS5 or the pack's ``questions_fts`` table is absent, the
         optimized variant runs the baseline search and logs one warning.
+
+        Results hold no answer options, so nothing of the answer key.
+
+        Raises:
+            InvalidInput: ``exam_id`` is not an ``int`` within 1..max_id, ``text`` is not a
+                text of at most ``max_search_text`` characters, ``limit`` not within
+                1..max_page.
         """
-        limit = _positive("limit", limit)
+        exam_id = self.limits.check_id("exam_id", exam_id)
+        text = self.limits.check_text("text", text)
+        limit = self.limits.check_page("limit", limit)
         words = search_words(text)
         if not words:
             return []
@@ -494,8 +612,12 @@ class StudyQueries:
             ``engagement_rate_7d`` (the window's engagements / its impressions) and
             ``engagement_rate_trend`` (engagement_rate - engagement_rate_7d: above zero,
             the day beat its week). Ratios are rounded to 6 places, None when undefined.
+        Raises:
+            InvalidInput: ``account_id`` is not an ``int`` within 1..max_id, ``days`` not
+                within 1..max_window_days.
         """
-        days = _positive("days", days)
+        account_id = self.limits.check_id("account_id", account_id)
+        days = self.limits.check_count("days", days, self.limits.max_window_days)
         today = dt.datetime.strptime(self._at(), _TIME).date()
         first, end = str(today - dt.timedelta(days=days)), str(today)
 
@@ -520,12 +642,14 @@ class StudyQueries:
             ``(answered_at, id)`` key of the last row (keyset paging), the baseline's the
             offset. A cursor works only with the variant that made it.
         Raises:
-            ConfigError: a malformed cursor, or one of the other variant.
+            InvalidInput: ``user_id`` is not an ``int`` within 1..max_id, ``limit`` not
+                within 1..max_page, ``after`` a malformed cursor or one of the other variant.
         """
-        limit = _positive("limit", limit)
+        user_id = self.limits.check_id("user_id", user_id)
+        limit = self.limits.check_page("limit", limit)
         position = None if after is None else decode_cursor(after)
         if position is not None and position[0] != ("k" if self.variant == "optimized" else "o"):
-            raise ConfigError(f"cursor {after!r} was made by the other variant")
+            raise _invalid("after", f"cursor {show(after)} was made by the other variant")
         offset, key = 0, None
         if position is not None and position[0] == "o":
             offset = position[1]

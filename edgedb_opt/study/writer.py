@@ -5,12 +5,15 @@ them (question statistics, the session's and test attempt's counters, ``user_pro
 as ``datagen`` builds them, in one ``BEGIN IMMEDIATE`` transaction:
 
 1. compound ``SELECT ... UNION ALL ...`` statements (one for a usual batch) read what the
-   batch depends on: keys already stored, the questions, users, sessions, attempts and
-   progress rows it cites, the timed-answer count and sum of its questions and sessions,
-   and the earlier attempts per (user, question). With the study pack each part is an
-   index seek (``idx_user_answers_question_stats``, ``..._session``, ``..._user_question_time``).
-2. the batch is checked against what was read, and the new answers are aggregated in
-   Python per question, session, attempt and (user, exam). Stored keys are skipped.
+   batch depends on: keys already stored, the questions (with their options, the answer
+   key), users, sessions, attempts and progress rows it cites, the timed-answer count and
+   sum of its questions and sessions, and the earlier attempts per (user, question). With
+   the study pack each part is an index seek (``idx_user_answers_question_stats``,
+   ``..._session``, ``..._user_question_time``).
+2. the batch is checked against what was read, each new answer is graded from its
+   question's options (the client's ``is_correct`` is ignored), and the new answers are
+   aggregated in Python per question, session, attempt and (user, exam). Stored keys are
+   skipped.
 3. a list of statements writes it: a multi-row ``INSERT`` of the answers, one
    ``UPDATE ... FROM (VALUES ...)`` each for questions, sessions, attempts and known
    ``user_progress`` rows, and a multi-row ``INSERT`` of new progress rows, each chunked
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgedb_opt.drivers.base import Driver, Params, Row
+from edgedb_opt.study.limits import Limits, limits_or_default
 from edgedb_opt.study.models import (
     Answer,
     AnswerRejected,
@@ -41,6 +45,7 @@ from edgedb_opt.study.models import (
     WriteResult,
     check_parent,
     coerce_answers,
+    grade_answer,
     invalidate,
     merge_objective_scores,
     next_streak,
@@ -63,7 +68,8 @@ _STORED, _QUESTION, _QTIME, _USER, _SESSION, _STIME, _ATTEMPT, _PROGRESS, _TRIES
 _LOOKUPS = {
     _STORED: "SELECT {t}, client_answer_id, NULL, NULL, NULL, NULL FROM user_answers"
     " WHERE client_answer_id IN ({k})",
-    _QUESTION: "SELECT {t}, id, exam_id, objective_id, NULL, NULL FROM questions WHERE id IN ({k})",
+    _QUESTION: "SELECT {t}, id, exam_id, objective_id, answers, NULL FROM questions"
+    " WHERE id IN ({k})",
     _QTIME: "SELECT {t}, question_id, count(time_spent_seconds), sum(time_spent_seconds),"
     " NULL, NULL FROM user_answers WHERE question_id IN ({k}) GROUP BY question_id",
     _USER: "SELECT {t}, id, NULL, NULL, NULL, NULL FROM users WHERE id IN ({k})",
@@ -135,7 +141,7 @@ def answer_values(a: Answer, at: str) -> tuple[Any, ...]:
     """The columns of :data:`_INSERT_ANSWERS` but ``attempt_number``, for one answer."""
     return (
         *(a.user_id, a.question_id, a.study_session_id, a.test_attempt_id, a.selected_answer),
-        *(int(a.is_correct), a.time_spent_seconds, a.confidence_level, int(a.flagged)),
+        *(int(bool(a.is_correct)), a.time_spent_seconds, a.confidence_level, int(a.flagged)),
         *(at, a.client_answer_id),
     )
 
@@ -146,7 +152,7 @@ class _Batch:
 
     now: str
     stored: set[str] = field(default_factory=set)
-    questions: dict[int, tuple[int, int | None]] = field(default_factory=dict)
+    questions: dict[int, tuple[int, int | None, str]] = field(default_factory=dict)
     qtimes: dict[int, tuple[int, int]] = field(default_factory=dict)
     users: set[int] = field(default_factory=set)
     sessions: dict[int, tuple[int, int, str | None]] = field(default_factory=dict)
@@ -168,7 +174,7 @@ class _Batch:
         if tag == _STORED:
             self.stored.add(key)
         elif tag == _QUESTION:
-            self.questions[key] = (a, b)
+            self.questions[key] = (a, b, c)
         elif tag in (_QTIME, _STIME):
             (self.qtimes if tag == _QTIME else self.stimes)[key] = (a, b or 0)
         elif tag == _USER:
@@ -191,10 +197,13 @@ class _Batch:
                 self.stale[a.user_id, a.question_id, question[0], a.study_session_id] = None
             return
         if question is None:
-            raise AnswerRejected(i, f"question {a.question_id} does not exist")
+            raise AnswerRejected(
+                i, f"question {a.question_id} does not exist", attribute="question_id"
+            )
         if a.user_id not in self.users:
-            raise AnswerRejected(i, f"user {a.user_id} does not exist")
-        exam, objective = question
+            raise AnswerRejected(i, f"user {a.user_id} does not exist", attribute="user_id")
+        exam, objective, options = question
+        a = grade_answer(i, a, options)
         if a.study_session_id is not None:
             session = self.sessions.get(a.study_session_id)
             check_parent(i, a, exam, "study session", session and session[:2])
@@ -202,7 +211,7 @@ class _Batch:
             totals.add(a)
             if objective is not None:
                 score = totals.objectives.setdefault(objective, [0, 0])
-                score[0], score[1] = score[0] + 1, score[1] + a.is_correct
+                score[0], score[1] = score[0] + 1, score[1] + bool(a.is_correct)
         if a.test_attempt_id is not None:
             check_parent(i, a, exam, "test attempt", self.attempts.get(a.test_attempt_id))
             self.per_attempt.setdefault(a.test_attempt_id, Totals()).add(a)
@@ -218,6 +227,7 @@ class _Batch:
         progress.add(a)
         progress.streak = next_streak(*progress.streak, at)
         self.result.client_answer_ids.append(a.client_answer_id)
+        self.result.graded[a.client_answer_id] = bool(a.is_correct)
         self.stale[a.user_id, a.question_id, exam, a.study_session_id] = None
 
 
@@ -234,6 +244,12 @@ class AnswerWriter:
             ``session:`` and ``answer:<user>:<question>`` tags of the batch's answers,
             duplicates included (a retry after a commit whose invalidation was lost still
             invalidates).
+        limits: the bounds of a batch (:class:`~edgedb_opt.study.limits.Limits`; default
+            ``Limits()``): answers per call, ids, ``selected_answer`` length,
+            ``time_spent_seconds``, and ``answered_at`` within [``min_answered_at``, now
+            + ``future_skew_s``] by ``now``.
+    Raises:
+        ConfigError: ``limits`` is not a ``Limits``.
     """
 
     def __init__(
@@ -244,6 +260,7 @@ class AnswerWriter:
         chunk_rows: int | None = None,
         max_variables: int = DEFAULT_MAX_VARIABLES,
         cache: Invalidates | None = None,
+        limits: Limits | None = None,
     ) -> None:
         if chunk_rows is not None and chunk_rows < 1:
             raise ValueError("chunk_rows must be at least 1")
@@ -251,6 +268,7 @@ class AnswerWriter:
             raise ValueError(f"max_variables must be at least {_WIDEST}")
         self.db = db
         self.cache = cache
+        self.limits = limits_or_default(limits)
         self._now = now or _utcnow
         self._chunk_rows = chunk_rows
         self._max_variables = max_variables
@@ -260,17 +278,24 @@ class AnswerWriter:
 
         Items whose ``client_answer_id`` is already stored are skipped as duplicates, without
         being checked against the database again (what they cite may have changed since).
+        Each new answer is graded from its question's options; a client's ``is_correct`` is
+        ignored.
 
         Returns:
-            What was inserted, and which keys were skipped as already stored.
+            What was inserted, which keys were skipped as already stored, and the grade of
+            each inserted answer (``graded``).
         Raises:
-            AnswerRejected: an item is invalid (its index and why); nothing was written.
+            InvalidInput: ``answers`` is not a list of answers, or longer than
+                ``limits.max_batch`` (field ``answers``); nothing was written.
+            AnswerRejected: an item is invalid (its index, field and why), including a
+                selection naming a key its question does not have; nothing was written.
             DriverError: the database failed; nothing was written.
         """
-        items = coerce_answers(answers)
+        now = self._now()
+        items = coerce_answers(answers, self.limits, now)
         if not items:
             return WriteResult()
-        batch = _Batch(now=stamp(self._now()))
+        batch = _Batch(now=stamp(now))
         async with self.db.transaction("IMMEDIATE"):
             for sql, params in self.lookup_statements(items):
                 for row in await self.db.fetch_all(sql, params):
@@ -400,4 +425,5 @@ class AnswerWriter:
             progress_updated=len(batch.per_progress),
             client_answer_ids=r.client_answer_ids,
             duplicate_ids=r.duplicate_ids,
+            graded=r.graded,
         )
