@@ -12,7 +12,7 @@ import pytest
 from edgedb_opt.drivers import open_driver
 from edgedb_opt.drivers.base import Driver, fetch_quick, fetch_then
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
-from edgedb_opt.errors import DriverError
+from edgedb_opt.errors import DriverError, InvalidInput
 from edgedb_opt.rewrite.cache import RewritingDriver
 from edgedb_opt.runtime.database import EdgeDatabase
 from edgedb_opt.runtime.monitor import Monitor, MonitoredDriver
@@ -67,6 +67,17 @@ async def test_execute_counts_and_fetch_all(backend: Driver) -> None:
     assert await backend.execute("INSERT INTO t (v) VALUES (?), (?)", ("a", "b")) == 2
     assert await backend.fetch_all("SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b")]
     assert await backend.execute("UPDATE t SET v = 'z' WHERE id > ?", (0,)) == 2
+
+
+async def test_an_integer_beyond_64_bits_is_invalid_input_on_every_engine(
+    backend: Driver,
+) -> None:
+    # sqlite3 raised a bare OverflowError (a 500 in an app); the Turso engine stored a float.
+    for value in (2**63, -(2**63) - 1, 2**70):
+        with pytest.raises(InvalidInput, match="64-bit range") as caught:
+            await backend.fetch_all("SELECT ?", (value,))
+        assert caught.value.field == "params"
+    assert await backend.fetch_all("SELECT ?, ?", (2**63 - 1, -(2**63))) == [(2**63 - 1, -(2**63))]
 
 
 async def test_executemany_and_execute_each_in_one_transaction(backend: Driver) -> None:

@@ -10,13 +10,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from edgedb_opt.drivers._lifecycle import DriverLifecycle
 from edgedb_opt.drivers.base import Capabilities, Params, Row, TransactionMode
-from edgedb_opt.errors import DriverError
+from edgedb_opt.errors import DriverError, InvalidInput
+
+#: What a bound parameter can raise before the engine sees it: a Python int beyond 64 bits
+#: (OverflowError), a value of a type the engine cannot store (TypeError, ValueError).
+PARAM_ERRORS: tuple[type[Exception], ...] = (OverflowError,)
+
+
+def param_error(exc: BaseException) -> InvalidInput:
+    """The error a caller gets for a parameter no SQLite engine can bind."""
+    if isinstance(exc, OverflowError):
+        reason = "an integer outside SQLite's 64-bit range"
+    else:
+        reason = f"a value that cannot be stored ({type(exc).__name__})"
+    return InvalidInput(f"params hold {reason}", field="params", reason=reason)
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def check_integers(params: Params) -> None:
+    """Refuse an integer SQLite cannot hold, as the sqlite3 module does, on engines that
+    would not (the Turso engine stores it as a float, libsql-client fails in its encoder)."""
+    values = params.values() if isinstance(params, Mapping) else params
+    for value in values:
+        if type(value) is int and value not in _INT64:
+            raise param_error(OverflowError(value))
 
 
 def describe_error(exc: BaseException) -> str:
@@ -60,6 +85,8 @@ class DbApiDriver(DriverLifecycle):
             return await self._conn.execute(sql, params)
         except self._native_errors as exc:
             raise DriverError(describe_error(exc)) from exc
+        except PARAM_ERRORS as exc:
+            raise param_error(exc) from exc
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self._use():
@@ -90,6 +117,8 @@ class DbApiDriver(DriverLifecycle):
                 await cur.close()
             except self._native_errors as exc:
                 raise DriverError(describe_error(exc)) from exc
+            except PARAM_ERRORS as exc:
+                raise param_error(exc) from exc
 
     async def execute_each(self, statements: Sequence[tuple[str, Params]]) -> None:
         for sql, params in statements:

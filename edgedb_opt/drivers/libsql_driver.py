@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import libsql_client
 
-from edgedb_opt.drivers._dbapi import describe_error
+from edgedb_opt.drivers._dbapi import check_integers, describe_error
 from edgedb_opt.drivers._lifecycle import DriverLifecycle
 from edgedb_opt.drivers._probe import _PROBES
 from edgedb_opt.drivers.base import Capabilities, Params, Row, TransactionMode
@@ -78,6 +78,7 @@ def _is_sql_error(exc: BaseException) -> bool:
 
 def _args(params: Params) -> list[Any] | dict[str, Any] | None:
     # libsql-client takes a list or a dict; names go through unchanged, as sqlite3 takes them.
+    check_integers(params)
     if isinstance(params, Mapping):
         return dict(params)
     return list(params) if params else None

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import aiosqlite
 
-from edgedb_opt.drivers._dbapi import DbApiDriver, describe_error
+from edgedb_opt.drivers._dbapi import PARAM_ERRORS, DbApiDriver, describe_error, param_error
 from edgedb_opt.drivers._probe import probe
 from edgedb_opt.drivers.base import Capabilities, FollowUp, Params, Row
 from edgedb_opt.errors import DriverError, Hint
@@ -170,6 +170,8 @@ class SqliteDriver(DbApiDriver):
             result: T = await self._conn._execute(guarded, self._conn._conn)
         except sqlite3.Error as exc:
             raise DriverError(describe_error(exc)) from exc
+        except PARAM_ERRORS as exc:
+            raise param_error(exc) from exc
         return result
 
     async def _run(self, sql: str, params: Params) -> None:
@@ -222,6 +224,8 @@ class SqliteDriver(DbApiDriver):
                     return run(self._conn._conn)
                 except sqlite3.Error as exc:
                     raise DriverError(describe_error(exc)) from exc
+                except PARAM_ERRORS as exc:
+                    raise param_error(exc) from exc
                 finally:
                     self._busy.release()
             return await self._hop(run)

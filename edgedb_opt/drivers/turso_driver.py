@@ -20,7 +20,13 @@ import turso
 import turso.aio
 import turso.aio.sync
 
-from edgedb_opt.drivers._dbapi import DbApiDriver, describe_error
+from edgedb_opt.drivers._dbapi import (
+    PARAM_ERRORS,
+    DbApiDriver,
+    check_integers,
+    describe_error,
+    param_error,
+)
 from edgedb_opt.drivers._probe import probe
 from edgedb_opt.drivers._turso_sync import (
     BackgroundSync,
@@ -54,6 +60,7 @@ class TursoDriver(DbApiDriver):
     # One hop to pyturso's worker thread per statement instead of four (cursor, execute,
     # fetchall, close): turso.aio has no public "run this on your thread" call; _run is that.
     async def _in_worker(self, sql: str, params: Params) -> tuple[list[Row], int]:
+        check_integers(params)
         conn = self._conn._conn  # not self: pyturso's worker keeps its last job referenced
 
         def run() -> tuple[list[Row], int]:
@@ -69,6 +76,8 @@ class TursoDriver(DbApiDriver):
                 result: tuple[list[Row], int] = await self._conn._run(run)
             except turso.Error as exc:
                 raise DriverError(describe_error(exc)) from exc
+            except PARAM_ERRORS as exc:
+                raise param_error(exc) from exc
             return result
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
