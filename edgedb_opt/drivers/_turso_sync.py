@@ -146,17 +146,21 @@ def replica_files(path: Path) -> list[Path]:
 
 
 class BackgroundSync:
-    """Runs a cycle every ``interval`` seconds, or sooner when woken, until stopped.
+    """Runs a cycle every ``interval`` seconds, or ``settle`` seconds after being woken (a
+    burst of wakes makes one cycle), until stopped. The cycle is told which: ``cycle(woken)``.
 
     The loop holds only a weak reference to its owner's cycle, so a driver that is dropped
     without ``close()`` is still collected (and warns); the loop then ends by itself.
     """
 
-    def __init__(self, cycle: Callable[[], Awaitable[None]], *, interval: float) -> None:
+    def __init__(
+        self, cycle: Callable[[bool], Awaitable[None]], *, interval: float, settle: float = 0.05
+    ) -> None:
         if interval <= 0:
             raise ConfigError(f"sync interval must be positive, not {interval!r}")
         self._cycle = weakref.WeakMethod(cycle)
         self._interval = interval
+        self._settle = min(settle, interval)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -169,13 +173,18 @@ class BackgroundSync:
 
     async def _run(self) -> None:
         while True:
+            woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
+                # Woken by a write: let the writes of the same burst land first, so one push
+                # carries them all instead of each write paying for its own.
+                await asyncio.sleep(self._settle)
+                woken = True
             self._wake.clear()
             cycle = self._cycle()
             if cycle is None:
                 return
-            await cycle()
+            await cycle(woken)
             del cycle  # hold no strong reference while sleeping
 
     async def stop(self) -> None:

@@ -163,6 +163,7 @@ class TursoReplicaDriver(TursoDriver):
         # A sync step that outlived its timeout keeps pyturso's worker busy; no new step is
         # started on top of it, and close() waits for it (bounded) before closing.
         self._stuck: asyncio.Future[Any] | None = None
+        self._interval = sync_interval if sync_interval is not None else 0.0
         self._loop_task = (
             None if sync_interval is None else BackgroundSync(self._cycle, interval=sync_interval)
         )
@@ -317,9 +318,16 @@ class TursoReplicaDriver(TursoDriver):
         await self._conn.push()
         return await self._count_pending()
 
-    async def _cycle(self) -> None:
+    async def _cycle(self, woken: bool = False) -> None:
+        """One background cycle: push (if anything is pending), then pull. A cycle woken by
+        a write pulls only when the last pull is an interval old: a pull holds the
+        connection too, and under steady writes one per interval keeps the replica fresh."""
         try:
-            await self.sync()
+            if not self.read_only and await self.pending_changes() > 0:
+                await self.push()
+            stats = self._record.snapshot()
+            if not woken or stats.lag_seconds is None or stats.lag_seconds >= self._interval:
+                await self.pull()
         except DriverError:
             return  # recorded by push/pull; the next interval retries
         self._record.cycle_ok()
