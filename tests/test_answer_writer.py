@@ -924,3 +924,76 @@ async def test_custom_limits_bound_each_answer(packed_db: Path) -> None:
     assert (await record(packed_db, [ok], limits=limits)).inserted == 1
     with pytest.raises(ConfigError, match="limits must be a Limits"):
         AnswerWriter(None, limits={"max_batch": 3})  # type: ignore[arg-type]
+
+
+class _CountingTransactions:
+    """A driver that counts the transactions run on it (everything else passes through)."""
+
+    def __init__(self, inner: SqliteDriver) -> None:
+        self.inner = inner
+        self.transactions = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def transaction(self, mode: TransactionMode = "IMMEDIATE") -> AbstractAsyncContextManager[None]:
+        self.transactions += 1
+        return self.inner.transaction(mode)
+
+
+async def test_concurrent_calls_share_transactions_and_each_gets_its_own_result(
+    packed_db: Path,
+) -> None:
+    # Group commit: 30 requests at once, one of them invalid and one repeating another's
+    # key, must store exactly what 30 calls one after the other store, in far fewer
+    # transactions, each call getting its own result or its own rejection.
+    answers = make_answers(packed_db, 600, seed=11)
+    batches = [answers[i : i + 20] for i in range(0, 600, 20)]
+    batches[7] = [*batches[7][:5], {**batches[7][5], "selected_answer": "ZZ"}, *batches[7][6:]]
+    batches[12] = [
+        *batches[12][:19],
+        {**batches[12][19], "client_answer_id": batches[3][0]["client_answer_id"]},
+    ]
+    alone_db = copy(packed_db, "alone.db")
+
+    inner = await SqliteDriver.open(packed_db)
+    counting = _CountingTransactions(inner)
+    writer = AnswerWriter(counting, now=clock)  # type: ignore[arg-type]
+    try:
+        outcomes = await asyncio.gather(
+            *(asyncio.create_task(writer.record(b)) for b in batches), return_exceptions=True
+        )
+    finally:
+        await inner.close()
+    rejected = outcomes[7]
+    assert isinstance(rejected, AnswerRejected)
+    assert rejected.index == 5 and rejected.field == "answers[5].selected_answer"
+    results = [o for i, o in enumerate(outcomes) if i != 7]
+    assert all(isinstance(r, WriteResult) for r in results)
+    assert counting.transactions < len(batches) // 3  # shared, not one per call
+    dup = outcomes[12]
+    assert isinstance(dup, WriteResult)
+    assert (dup.inserted, dup.duplicate_ids) == (19, [batches[3][0]["client_answer_id"]])
+    for batch, result in zip(batches, outcomes, strict=True):
+        if isinstance(result, WriteResult):
+            assert set(result.graded) == set(result.client_answer_ids)
+            assert result.client_answer_ids == [
+                a["client_answer_id"] for a in batch if a["client_answer_id"] in result.graded
+            ]
+
+    alone = await SqliteDriver.open(alone_db)
+    try:
+        one_by_one = AnswerWriter(alone, now=clock, group=False)
+        for i, batch in enumerate(batches):
+            if i == 7:
+                with pytest.raises(AnswerRejected):
+                    await one_by_one.record(batch)
+            else:
+                expected = await one_by_one.record(batch)
+                assert expected == outcomes[i]
+    finally:
+        await alone.close()
+    assert aggregates(packed_db) == aggregates(alone_db)
+    assert query(packed_db, "SELECT count(*) FROM user_answers") == query(
+        alone_db, "SELECT count(*) FROM user_answers"
+    )

@@ -29,12 +29,17 @@ statements, one answer at a time.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from edgedb_opt.drivers.base import Driver, Params, Row
+from edgedb_opt.runtime import consistency
+from edgedb_opt.runtime.consistency import Position
 from edgedb_opt.study.limits import Limits, limits_or_default
 from edgedb_opt.study.models import (
     Answer,
@@ -229,6 +234,31 @@ class _Batch:
         self.result.client_answer_ids.append(a.client_answer_id)
         self.result.graded[a.client_answer_id] = bool(a.is_correct)
         self.stale[a.user_id, a.question_id, exam, a.study_session_id] = None
+        self.stored.add(a.client_answer_id)  # a later batch of the same group repeats it
+
+    def fork(self) -> _Batch:
+        """A batch over the same lookups and nothing added yet (what ``add`` changes is
+        copied or new; what ``read`` filled is shared, read-only)."""
+        return dataclasses.replace(
+            self,
+            stored=set(self.stored),
+            tries=dict(self.tries),
+            rows=[],
+            per_question={},
+            per_session={},
+            per_attempt={},
+            per_progress={},
+            result=WriteResult(),
+            stale={},
+        )
+
+
+@dataclass
+class _Member:
+    """One ``record`` call waiting for the transaction of its group."""
+
+    items: list[Answer]
+    done: asyncio.Future[tuple[WriteResult, Position | None]]
 
 
 class AnswerWriter:
@@ -248,6 +278,12 @@ class AnswerWriter:
             ``Limits()``): answers per call, ids, ``selected_answer`` length,
             ``time_spent_seconds``, and ``answered_at`` within [``min_answered_at``, now
             + ``future_skew_s``] by ``now``.
+        group: let concurrent ``record`` calls on this writer share transactions (group
+            commit): while one transaction runs, the calls that arrive queue, and the next
+            transaction stores all of them (up to ``limits.max_batch`` answers), each call
+            still getting its own result or its own rejection. Keep one writer per database
+            (``EdgeDatabase.answers()``) for it to matter. A call made inside a transaction
+            of its own task always runs alone, in that transaction.
     Raises:
         ConfigError: ``limits`` is not a ``Limits``.
     """
@@ -261,6 +297,7 @@ class AnswerWriter:
         max_variables: int = DEFAULT_MAX_VARIABLES,
         cache: Invalidates | None = None,
         limits: Limits | None = None,
+        group: bool = True,
     ) -> None:
         if chunk_rows is not None and chunk_rows < 1:
             raise ValueError("chunk_rows must be at least 1")
@@ -272,6 +309,11 @@ class AnswerWriter:
         self._now = now or _utcnow
         self._chunk_rows = chunk_rows
         self._max_variables = max_variables
+        self.group = group
+        self._queue: list[_Member] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._active = False  # a write of this writer is running (a call alone or a flush)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def record(self, answers: Sequence[Answer | Mapping[str, Any]]) -> WriteResult:
         """Store a batch of answers and every aggregate they feed, atomically.
@@ -295,17 +337,107 @@ class AnswerWriter:
         items = coerce_answers(answers, self.limits, now)
         if not items:
             return WriteResult()
-        batch = _Batch(now=stamp(now))
+        loop = asyncio.get_running_loop()
+        if not self.group or self.db.in_transaction or self._loop not in (None, loop):
+            batch = await self._store([items])
+            return self._result(items, batch, batch)
+        self._loop = loop
+        if not self._active:
+            # Nothing of this writer is running: this call goes alone, in its own task, and
+            # the calls arriving meanwhile queue for one transaction after it.
+            self._active = True
+            try:
+                batch = await self._store([items])
+            finally:
+                self._active = False
+                self._kick(loop)
+            return self._result(items, batch, batch)
+        member = _Member(items, loop.create_future())
+        self._queue.append(member)
+        # shield: a caller that gives up does not take the others' transaction with it.
+        result, position = await asyncio.shield(member.done)
+        if position is not None:
+            consistency.note_written(position)
+        return result
+
+    def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start a flush of the queued calls unless a write of this writer is running."""
+        if self._queue and not self._active:
+            self._active = True
+            # A context of its own: the flush belongs to no request (its scope, its task's
+            # transaction), and each caller takes the position back into its own context.
+            self._flusher = loop.create_task(self._flush(), context=contextvars.Context())
+
+    async def _flush(self) -> None:
+        """Store the queued calls, one transaction per group, until none is left."""
+        try:
+            while self._queue:
+                group = [self._queue.pop(0)]
+                total = len(group[0].items)
+                while self._queue and total + len(self._queue[0].items) <= self.limits.max_batch:
+                    total += len(self._queue[0].items)
+                    group.append(self._queue.pop(0))
+                await self._commit(group)
+        finally:
+            self._active = False
+
+    async def _commit(self, group: list[_Member]) -> None:
+        """One transaction for ``group``; every member gets its result or its error."""
+        members = [m for m in group if not m.done.done()]
+        try:
+            checked: list[tuple[_Member, _Batch]] = []
+
+            def check(base: _Batch) -> list[list[Answer]]:
+                checked.clear()
+                before: set[str] = set()  # keys the earlier calls of the group insert
+                for member in members:
+                    alone = base.fork()
+                    alone.stored |= before
+                    try:
+                        for i, item in enumerate(member.items):
+                            alone.add(i, item)
+                    except AnswerRejected as exc:
+                        member.done.set_exception(exc)
+                        continue
+                    before.update(alone.result.client_answer_ids)
+                    checked.append((member, alone))
+                return [m.items for m, _ in checked]
+
+            batch = await self._store([m.items for m in members], check)
+            position = consistency.last_written()
+            taken: set[str] = set()
+            for member, alone in checked:
+                result = self._result(member.items, alone, batch, taken)
+                member.done.set_result((result, position))
+        except BaseException as exc:
+            for member in members:
+                if not member.done.done():
+                    member.done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    async def _store(
+        self,
+        batches: list[list[Answer]],
+        check: Callable[[_Batch], list[list[Answer]]] | None = None,
+    ) -> _Batch:
+        """Look up, check and write ``batches`` in one transaction; ``check`` (for a group)
+        drops the batches that would be rejected alone, before any is added."""
+        batch = _Batch(now=stamp(self._now()))
         async with self.db.transaction("IMMEDIATE"):
-            for sql, params in self.lookup_statements(items):
+            everything = [a for items in batches for a in items]
+            for sql, params in self.lookup_statements(everything):
                 for row in await self.db.fetch_all(sql, params):
                     batch.read(row)
-            for i, item in enumerate(items):
-                batch.add(i, item)
+            if check is not None:
+                batches = check(batch)
+            for items in batches:
+                for i, item in enumerate(items):
+                    batch.add(i, item)
             # No counts are needed (they come from the batch): one round trip for them all.
             await self.db.execute_each(self.write_statements(batch))
         await invalidate(self.cache, batch.stale)
-        return self._result(batch)
+        return batch
 
     def _rows_per(self, width: int) -> int:
         rows = self._max_variables // width
@@ -414,16 +546,26 @@ class AnswerWriter:
         ]
 
     @staticmethod
-    def _result(batch: _Batch) -> WriteResult:
-        r = batch.result
+    def _result(
+        items: Sequence[Answer], alone: _Batch, stored: _Batch, taken: set[str] | None = None
+    ) -> WriteResult:
+        """The result of one call: its counts as if it had been written ``alone``, and which
+        of its keys ``stored`` (the group's batch) inserted; ``taken`` holds the keys that
+        earlier calls of the group inserted (a repeat of one is this call's duplicate)."""
+        inserted = set(stored.result.client_answer_ids)
+        taken = taken if taken is not None else set()
+        ids = [a.client_answer_id for a in items if a.client_answer_id in inserted - taken]
+        taken.update(ids)
+        mine = set(ids)
+        dups = [a.client_answer_id for a in items if a.client_answer_id not in mine]
         return WriteResult(
-            inserted=len(r.client_answer_ids),
-            duplicates=len(r.duplicate_ids),
-            questions_updated=len(batch.per_question),
-            sessions_updated=len(batch.per_session),
-            attempts_updated=len(batch.per_attempt),
-            progress_updated=len(batch.per_progress),
-            client_answer_ids=r.client_answer_ids,
-            duplicate_ids=r.duplicate_ids,
-            graded=r.graded,
+            inserted=len(ids),
+            duplicates=len(dups),
+            questions_updated=len(alone.per_question),
+            sessions_updated=len(alone.per_session),
+            attempts_updated=len(alone.per_attempt),
+            progress_updated=len(alone.per_progress),
+            client_answer_ids=ids,
+            duplicate_ids=dups,
+            graded={key: stored.result.graded[key] for key in ids},
         )
