@@ -62,6 +62,18 @@ class _Reads(Protocol):
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
 
 
+#: Prefixes of the tables no app makes: SQLite's own (``sqlite_sequence``, ``sqlite_stat1``)
+#: and the Turso engine's, which every replica holds (``turso_cdc``, ``__turso_internal_*``).
+INTERNAL_TABLE_PREFIXES = ("sqlite_", "turso_", "__turso_internal")
+
+
+async def app_tables(db: _Reads) -> set[str]:
+    """Names of the tables an app made: every table but SQLite's and the Turso engine's own
+    (an empty embedded replica holds a few of those)."""
+    rows = await db.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return {str(r[0]) for r in rows if not str(r[0]).startswith(INTERNAL_TABLE_PREFIXES)}
+
+
 async def has_object(db: _Reads, kind: str, name: str) -> bool:
     """Whether the schema holds a ``kind`` (table, index, trigger, view) named ``name``."""
     rows = await db.fetch_all(

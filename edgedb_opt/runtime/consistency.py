@@ -16,11 +16,11 @@ This module is the bookkeeping only (no I/O): the token format, reading a token 
 headers, the per-request :class:`RequestScope`, and the :class:`ReadRecord` through which a
 cache load learns which position it read at (see ``QueryCache``).
 
->>> p = Position("a1b2c3", 7)
+>>> p = Position("a1b2c3d4e5f6", 7)
 >>> p.token(), Position.parse(p.token()) == p, Position.parse("garbage")
-('a1b2c3.7', True, None)
->>> token_from_headers({"cookie": "theme=dark; edgeopt_position=a1b2c3.9"})
-Position(writer='a1b2c3', n=9)
+('a1b2c3d4e5f6.7', True, None)
+>>> token_from_headers({"cookie": "theme=dark; edgeopt_position=a1b2c3d4e5f6.9"})
+Position(writer='a1b2c3d4e5f6', n=9)
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ __all__ = [
     "ReadRecord",
     "RequestScope",
     "current_scope",
+    "last_written",
     "new_writer_id",
+    "note_written",
     "reading",
     "saw_position",
     "scoped",
@@ -174,6 +176,23 @@ def scoped(scope: RequestScope) -> Iterator[RequestScope]:
         yield scope
     finally:
         _SCOPE.reset(token)
+
+
+_WRITTEN: ContextVar[Position | None] = ContextVar("edgeopt_written", default=None)
+
+
+def note_written(position: Position) -> None:
+    """Record a write of this context (and of its request scope, if one is entered): later
+    reads of the context, and of the request, must reach it; the response carries it."""
+    _WRITTEN.set(position)
+    scope = _SCOPE.get()
+    if scope is not None:
+        scope.wrote(position)
+
+
+def last_written() -> Position | None:
+    """The position of the last write made in this context (None: none, or no replicas)."""
+    return _WRITTEN.get()
 
 
 @dataclass

@@ -32,7 +32,15 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -54,7 +62,7 @@ from edgedb_opt.drivers.base import (
     sync_error,
 )
 from edgedb_opt.drivers.sqlite_driver import RUNTIME_PRAGMAS
-from edgedb_opt.errors import DriverError, PoolTimeout, UnavailableError
+from edgedb_opt.errors import ConfigError, DriverError, PoolTimeout, UnavailableError
 from edgedb_opt.rewrite.cache import RewritingDriver
 from edgedb_opt.runtime import consistency
 from edgedb_opt.runtime.cache import QueryCache
@@ -70,6 +78,9 @@ from edgedb_opt.runtime.regions import (
     region_for_request,
 )
 from edgedb_opt.runtime.view import RequestView, ViewedDatabase
+from edgedb_opt.schema import app_tables
+from edgedb_opt.study.queries import StudyQueries
+from edgedb_opt.study.writer import AnswerWriter
 
 __all__ = ["EdgeDatabase", "RegionHealth", "RequestView"]
 
@@ -80,10 +91,6 @@ T = TypeVar("T")
 _TX: contextvars.ContextVar[Driver | None] = contextvars.ContextVar("edgeopt_tx", default=None)
 #: Until when (timer seconds) this context reads from the primary after its last write.
 _WROTE: contextvars.ContextVar[float] = contextvars.ContextVar("edgeopt_wrote", default=-1.0)
-#: The position of the last write made in this context (None: none, or positions are off).
-_WRITTEN: contextvars.ContextVar[Position | None] = contextvars.ContextVar(
-    "edgeopt_written", default=None
-)
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,10 @@ class EdgeDatabase:
         self._pulling: dict[str, asyncio.Future[bool]] = {}
         if self.positions_on and cache is not None:
             cache.positions = self
+        #: Replica regions that came up with no tables of the application (see ``connect``).
+        self.empty_replicas: list[str] = []
+        self._study: dict[str, tuple[dict[str, Any], StudyQueries]] = {}
+        self._answers: AnswerWriter | None = None
 
     @classmethod
     def connect(
@@ -269,7 +280,28 @@ class EdgeDatabase:
         )
         if health_interval is not None:
             db._health_task = asyncio.create_task(db._check_forever(health_interval))
+        await db._warn_empty_replicas()
         return db
+
+    async def _warn_empty_replicas(self) -> None:
+        """Say so when a replica came up with no tables: its server serves an empty
+        database (a server started on a file that was filled beside it, not through the
+        sync protocol, serves none of that file's tables)."""
+        self.empty_replicas = []
+        for name, pool in self.pools.items():
+            conn = pool.driver if isinstance(pool, EndpointPool) else None
+            if conn is None or not isinstance(conn, SupportsSync):
+                continue
+            with contextlib.suppress(DriverError):
+                if not await app_tables(conn):  # the engine's own tables do not count
+                    self.empty_replicas.append(name)
+                    log.warning(
+                        "region %s: the replica of %s has no tables: its server serves an empty"
+                        " database (was it started on a file filled without the sync server?"
+                        " seed through a replica: edgeopt init/seed with EDGEOPT_DB=<url>)",
+                        name,
+                        conn.target,
+                    )
 
     def for_request(self, headers: Mapping[str, str]) -> RequestView:
         """A view of this database whose reads go to the region nearest the request's
@@ -287,6 +319,45 @@ class EdgeDatabase:
             region=region_for_request(self.settings, headers),
             required=consistency.token_from_headers(headers) if self.positions_on else None,
         )
+
+    # -- the study flow, kept ----------------------------------------------------------------
+    def study(self, region: str | None = None, **options: Any) -> StudyQueries:
+        """The :class:`~edgedb_opt.study.queries.StudyQueries` of ``region`` (default: the
+        current request's, else this database's), made on first use and kept, on this
+        database's cache: it keeps per-bank state between requests, so a pick costs a
+        fraction of a fresh one's. Reads go to that region and honour the request scope
+        (its read-your-writes token). ``options`` (variant, pick_ttl, board_ttl, limits,
+        ...) are fixed on first use; different ones later raise ConfigError."""
+        if region is None:
+            scope = consistency.current_scope()
+            region = scope.region if scope is not None and scope.region else self.region
+        name = self.settings.get_region(region).name
+        kept = self._study.get(name)
+        if kept is None:
+            queries = StudyQueries(RequestView(self, name), cache=self.cache, **options)
+            self._study[name] = (options, queries)
+            return queries
+        if options and options != kept[0]:
+            raise ConfigError(
+                f"study({name!r}) was first made with {kept[0]!r}; options cannot change"
+            )
+        return kept[1]
+
+    def answers(self) -> AnswerWriter:
+        """The database's :class:`~edgedb_opt.study.writer.AnswerWriter`, made on first use
+        and kept (invalidating this database's cache): concurrent requests that record
+        through it share transactions."""
+        if self._answers is None:
+            self._answers = AnswerWriter(self, cache=self.cache)
+        return self._answers
+
+    @contextlib.contextmanager
+    def request(self, headers: Mapping[str, str]) -> Iterator[RequestScope]:
+        """Run the block as one request: ``with db.request(headers) as scope:``. Its reads
+        start in the request's region and reach its token; ``scope.response_headers()``
+        afterwards gives the headers to answer with."""
+        with consistency.scoped(self.scope(headers)) as scope:
+            yield scope
 
     # -- positions (read-your-writes across requests) -------------------------------------
     def current(self) -> int | None:
@@ -316,11 +387,7 @@ class EdgeDatabase:
 
     def _committed(self, n: int) -> None:
         self.position = max(self.position, n)
-        written = Position(self.writer_id, n)
-        scope = consistency.current_scope()
-        if scope is not None:
-            scope.wrote(written)
-        _WRITTEN.set(written)
+        consistency.note_written(Position(self.writer_id, n))
 
     async def _position_in(self, name: str, conn: Driver, writer: str) -> int | None:
         """Where region ``name``'s connection stands in ``writer``'s sequence of commits
@@ -443,7 +510,9 @@ class EdgeDatabase:
         serve it."""
         order = self._read_order(region)
         scope = consistency.current_scope()
-        need = scope.required if scope is not None and self.positions_on else None
+        need = None
+        if self.positions_on:  # the request's token, else this context's own last write
+            need = scope.required if scope is not None else consistency.last_written()
         if need is not None and self._primary in order:
             # The primary is the fallback of a region short of the request's position.
             order = [n for n in order if n != self._primary]
@@ -567,7 +636,7 @@ class EdgeDatabase:
     def last_written(self) -> Position | None:
         """The position of the last write made in this context (task and its callers), if
         positions are kept: the token to hand to the client."""
-        return _WRITTEN.get()
+        return consistency.last_written()
 
     # -- regions ------------------------------------------------------------------------
     async def check_regions(self, timeout: float = 2.0) -> list[RegionHealth]:

@@ -8,19 +8,29 @@ per-connection and FTS5's ``integrity-check`` is written as an INSERT.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from edgedb_opt.drivers.base import Driver
-from edgedb_opt.errors import DriverError
+from edgedb_opt.drivers.base import Driver, SupportsSync
+from edgedb_opt.errors import DriverError, PoolTimeout
+from edgedb_opt.runtime.pool import EndpointPool, Pool
+from edgedb_opt.schema import app_tables
 
 if TYPE_CHECKING:
     from edgedb_opt.runtime.database import EdgeDatabase
 
-__all__ = ["Check", "HealthReport", "database_checks", "health", "prometheus_text"]
+__all__ = [
+    "Check",
+    "HealthReport",
+    "database_checks",
+    "health",
+    "prometheus_text",
+    "replica_checks",
+]
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -220,8 +230,64 @@ async def database_checks(conn: Driver, path: Path | None = None) -> list[Check]
     ]
 
 
-async def health(db: EdgeDatabase, *, max_lag_s: float = 30.0) -> HealthReport:
-    """Every check of ``edgeopt health`` against ``db`` (see the module docstring)."""
+async def _table_count(pool: Pool, timeout: float) -> int | None:
+    """How many tables of its own ``pool``'s database holds (None: it cannot say now)."""
+    try:
+        async with pool.reader(timeout) as conn, asyncio.timeout(timeout):
+            return len(await app_tables(conn))
+    except (DriverError, PoolTimeout, TimeoutError):
+        return None
+
+
+async def replica_checks(db: EdgeDatabase, *, timeout: float = 2.0) -> list[Check]:
+    """One check per region that is an embedded replica: does it hold any table?
+
+    Tables of SQLite and of the Turso engine do not count (every replica has those). A
+    replica with no tables serves an empty database: its server was started on a file
+    filled beside it, not through the sync protocol. ``fail`` when another region holds
+    tables (reads in that region fail while the others work), ``warn`` when every region
+    is empty (nothing seeded yet). A region that does not answer within ``timeout`` seconds
+    is left to its region check.
+    """
+    replicas = [
+        name
+        for name, pool in db.pools.items()
+        if isinstance(pool, EndpointPool) and isinstance(pool.driver, SupportsSync)
+    ]
+    if not replicas:
+        return []
+    counts = {name: await _table_count(pool, timeout) for name, pool in db.pools.items()}
+    filled = [name for name, n in counts.items() if n]
+    checks = []
+    for name in replicas:
+        n = counts[name]
+        if n is None:
+            continue  # unreachable: the region check says so
+        if n:
+            checks.append(Check(f"replica:{name}", "ok", f"replica of {name} holds {n} tables"))
+            continue
+        checks.append(
+            Check(
+                f"replica:{name}",
+                "fail" if filled else "warn",
+                f"replica of {name} has no tables: its server serves an empty database"
+                + (f" (regions with tables: {', '.join(filled)})" if filled else ""),
+                "start the server on a database filled through the sync protocol (seed and"
+                " apply through a replica, with the server's URL as the database), not on a"
+                " file filled beside it",
+                {"tables": 0},
+            )
+        )
+    return checks
+
+
+async def health(db: EdgeDatabase, *, max_lag_s: float = 30.0, deep: bool = True) -> HealthReport:
+    """Every check of ``edgeopt health`` against ``db`` (see the module docstring).
+
+    ``deep=False`` leaves out the checks of the primary's file (pragmas, WAL, plans, FTS5
+    integrity, statistics): what is left (regions, replicas, pools, cache) is cheap enough
+    for a health endpoint polled every few seconds.
+    """
     checks: list[Check] = []
     for r in await db.check_regions():
         lag = f", replica lag {r.lag_s:.1f} s" if r.lag_s is not None else ""
@@ -246,8 +312,9 @@ async def health(db: EdgeDatabase, *, max_lag_s: float = 30.0) -> HealthReport:
                     data={"latency_ms": r.latency_ms, "lag_s": r.lag_s},
                 )
             )
+    checks.extend(await replica_checks(db))
     primary = db.pools.get(db.router.write_region())
-    if primary is not None:
+    if primary is not None and deep:
         local = Path(primary.target) if primary.stats().kind == "local" else None
         with contextlib.suppress(DriverError):
             async with primary.writer() as conn:
