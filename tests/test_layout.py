@@ -91,7 +91,7 @@ def test_the_checker_sees_a_cycle() -> None:
 
 def test_the_root_holds_only_the_public_one_concern_modules() -> None:
     root = {p.stem for p in PACKAGE.glob("*.py")}
-    assert root == {"__init__", "__main__", "errors", "schema", "sqltext", "testing"}
+    assert root == {"__init__", "__main__", "asgi", "errors", "schema", "sqltext", "testing"}
     folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert folders == {
         "advise", "bench", "cli", "datagen", "drivers", "loadtest", "migrate", "rewrite",
