@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from edgedb_opt.drivers import open_driver
 from edgedb_opt.drivers.turso_driver import TursoReplicaDriver
 from edgedb_opt.errors import DriverError
 from edgedb_opt.migrate import load_pack
+from edgedb_opt.runtime.database import EdgeDatabase
+from edgedb_opt.runtime.regions import load_settings
 from tests.conftest import edgeopt, eventually
-from tests.turso_server import TursoServer
+from tests.turso_server import TursoServer, require_tursodb
 
 NOTES = "CREATE TABLE notes (id INTEGER PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL)"
 #: No background sync: the test drives every push and pull itself.
@@ -333,3 +336,27 @@ async def test_a_replica_dropped_open_warns(turso_server: TursoServer, tmp_path:
     for task in asyncio.all_tasks():
         if task.get_name() == "edgeopt-sync":
             task.cancel()
+
+
+async def test_a_server_started_on_a_filled_file_says_its_replica_is_empty(
+    seeded_db: Path, tmp_path: Path
+) -> None:
+    # A user seeds app.db with sqlite3, then serves it with tursodb --sync-server: the
+    # server serves none of it, and its replicas come up with no tables. Say so, instead of
+    # a status where every step is just "pending".
+    server = TursoServer(require_tursodb(), tmp_path / "served.db")
+    shutil.copyfile(seeded_db, server.path)
+    server.start()
+    try:
+        env = {**os.environ, "EDGEOPT_DB": server.url, "EDGEOPT_REPLICA": str(tmp_path / "r.db")}
+        status = edgeopt("status", "--json", env=env)
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert "applied" not in {s["state"] for s in report["steps"]}
+        assert len(report["warnings"]) == 1 and "holds no tables" in report["warnings"][0]
+        assert "warning: the database holds no tables" in status.stderr
+        settings = load_settings(db=server.url, replica=tmp_path / "r2.db")
+        async with EdgeDatabase.connect(settings) as db:
+            assert db.empty_replicas == ["local"]
+    finally:
+        server.stop()

@@ -20,6 +20,7 @@ from edgedb_opt.cli.common import with_db as _with_db
 from edgedb_opt.cli.progress import LiveProgress, first_line
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.migrate import Migrator, StepResult, load_pack
+from edgedb_opt.schema import app_tables
 
 __all__ = ["apply", "rollback", "status"]
 
@@ -167,12 +168,15 @@ def status(db: str, as_json: bool, packs: tuple[str, ...]) -> None:
     """
     loaded = [load_pack(p) for p in packs]
 
-    async def body(conn: Driver) -> list[Any]:
-        return await Migrator(conn, loaded).status()
+    async def body(conn: Driver) -> tuple[list[Any], bool]:
+        return await Migrator(conn, loaded).status(), not await app_tables(conn)
 
-    rows = run(_with_db(db, body, read_only=True, must_exist=True))
+    rows, empty = run(_with_db(db, body, read_only=True, must_exist=True))
+    warnings = [EMPTY_DATABASE] if empty else []
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
-        _emit_json({"steps": [r.as_dict() for r in rows]})
+        _emit_json({"steps": [r.as_dict() for r in rows], "warnings": warnings})
         return
     click.echo(f"{'step':<28} {'pack':<10} {'state':<8} {'applied_at':<24} {'checksum':<8} reason")
     for r in rows:
@@ -182,5 +186,13 @@ def status(db: str, as_json: bool, packs: tuple[str, ...]) -> None:
             f"{r.reason or ''}".rstrip()
         )
 
+
+#: Said by ``status`` when the database holds no table of an application: every step would
+#: otherwise just show as pending, which reads like a database that needs the pack.
+EMPTY_DATABASE = (
+    "the database holds no tables: every step is pending because there is nothing to apply"
+    " them to (a sync server started on a file filled beside it serves none of it: fill it"
+    " through a replica, e.g. edgeopt init and seed with --db <server url>)"
+)
 
 # The other commands register themselves on ``main`` when imported.
