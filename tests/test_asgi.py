@@ -100,7 +100,7 @@ async def db(tmp_path: Path) -> Any:
         {"name": "iad", "url": str(tmp_path / "iad.db"), "primary": True},
         {"name": "fra", "url": str(tmp_path / "fra.db")},
     ]
-    async with EdgeDatabase.connect(regions=regions, region="iad") as opened:
+    async with EdgeDatabase.connect(regions=regions, region="iad", must_exist=False) as opened:
         yield opened
 
 

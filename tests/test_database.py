@@ -84,7 +84,7 @@ async def test_it_is_a_driver_that_the_study_flow_and_migrations_run_on(seeded_d
 
 
 async def test_transactions_read_their_own_writes_and_roll_back_together(tmp_path: Path) -> None:
-    async with await EdgeDatabase.connect(db=str(tmp_path / "t.db")) as db:
+    async with await EdgeDatabase.connect(db=str(tmp_path / "t.db"), must_exist=False) as db:
         await db.execute("CREATE TABLE t (v INTEGER NOT NULL)")
         with pytest.raises(DriverError, match="NOT NULL"):
             async with db.transaction():
@@ -164,7 +164,7 @@ async def test_the_n_plus_one_detector_sees_through_edge_database(seeded_db: Pat
 
 
 async def test_rewrite_runs_the_rewritten_statement(tmp_path: Path) -> None:
-    async with await EdgeDatabase.connect(db=str(tmp_path / "r.db")) as db:
+    async with await EdgeDatabase.connect(db=str(tmp_path / "r.db"), must_exist=False) as db:
         await db.execute("CREATE TABLE a (id INTEGER PRIMARY KEY)")
         await db.execute("CREATE TABLE b (a_id INTEGER NOT NULL)")
         await db.execute("INSERT INTO a VALUES (1), (2)")
@@ -205,7 +205,7 @@ async def test_health_recommends_the_pack_then_passes(seeded_db: Path, tmp_path:
 
 
 async def test_closed_database_refuses_work_and_close_is_idempotent(tmp_path: Path) -> None:
-    db = await EdgeDatabase.connect(db=str(tmp_path / "c.db"))
+    db = await EdgeDatabase.connect(db=str(tmp_path / "c.db"), must_exist=False)
     await db.close()
     await db.close()
     with pytest.raises(DriverError, match="closed"):
@@ -219,7 +219,7 @@ def test_a_leaked_database_warns_and_the_process_still_exits(tmp_path: Path) -> 
         "import asyncio, sys\n"
         "from edgedb_opt.runtime.database import EdgeDatabase\n"
         "async def main():\n"
-        "    db = await EdgeDatabase.connect(db=sys.argv[1])\n"
+        "    db = await EdgeDatabase.connect(db=sys.argv[1], must_exist=False)\n"
         "    await db.execute('CREATE TABLE t (v)')\n"
         "    print(await db.fetch_all('SELECT count(*) FROM t'))\n"
         "asyncio.run(main())\n"
@@ -250,7 +250,7 @@ async def test_health_finds_an_fts_entry_with_no_question_behind_it(seeded_db: P
 
 
 async def test_fetch_then_reads_in_the_region_and_reports_both_statements(tmp_path: Path) -> None:
-    async with await EdgeDatabase.connect(db=str(tmp_path / "t.db")) as db:
+    async with await EdgeDatabase.connect(db=str(tmp_path / "t.db"), must_exist=False) as db:
         await db.execute("CREATE TABLE t (v INTEGER NOT NULL)")
         await db.execute("INSERT INTO t VALUES (1), (2), (3)")
 

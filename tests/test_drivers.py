@@ -29,7 +29,7 @@ async def _wrapped(kind: str, path: Path) -> tuple[Driver, Driver | None]:
         return MonitoredDriver(await open_driver(str(path)), Monitor()), None
     if kind == "rewriting":
         return await RewritingDriver.wrap(await open_driver(str(path))), None
-    db = await EdgeDatabase.connect(db=str(path), readers=2)
+    db = await EdgeDatabase.connect(db=str(path), readers=2, must_exist=False)
     if kind == "edgedb":
         return db, None
     return db.for_request({"CF-IPCountry": "US"}), db

@@ -144,15 +144,15 @@ def test_the_public_surface_is_deliberate() -> None:
 
 async def test_connect_works_entered_directly_and_awaited(tmp_path: Path) -> None:
     url = str(tmp_path / "a.db")
-    async with EdgeDatabase.connect(db=url) as db:
+    async with EdgeDatabase.connect(db=url, must_exist=False) as db:
         assert isinstance(db, EdgeDatabase) and not db.closed
         await db.execute("CREATE TABLE t (v)")
         await db.execute("INSERT INTO t VALUES (1)")
     assert db.closed
-    async with await EdgeDatabase.connect(db=url) as again:
+    async with await EdgeDatabase.connect(db=url, must_exist=False) as again:
         assert await again.fetch_all("SELECT v FROM t") == [(1,)]
     assert again.closed
-    plain = await EdgeDatabase.connect(db=url)
+    plain = await EdgeDatabase.connect(db=url, must_exist=False)
     try:
         assert await plain.fetch_all("SELECT count(*) FROM t") == [(1,)]
     finally:
@@ -171,7 +171,7 @@ async def test_open_driver_works_entered_directly_and_awaited(tmp_path: Path) ->
 
 
 async def test_a_request_view_cannot_close_the_pools(tmp_path: Path) -> None:
-    async with EdgeDatabase.connect(db=str(tmp_path / "v.db")) as db:
+    async with EdgeDatabase.connect(db=str(tmp_path / "v.db"), must_exist=False) as db:
         await db.execute("CREATE TABLE t (v)")
         async with db.for_request({"CF-IPCountry": "DE"}) as view:
             assert isinstance(view, RequestView) and isinstance(view, Driver)

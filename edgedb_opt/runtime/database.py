@@ -205,7 +205,7 @@ class EdgeDatabase:
         settings: Settings | None = None,
         *,
         health_interval: float | None = None,
-        must_exist: bool = False,
+        must_exist: bool = True,
         tune: bool = True,
         **overrides: Any,
     ) -> Opening[Self]:
@@ -216,7 +216,9 @@ class EdgeDatabase:
                 ``overrides`` (field names of :class:`Settings`) on top.
             health_interval: seconds between background region checks (None: no background
                 task; :meth:`check_regions` runs them on demand).
-            must_exist: refuse to create a missing database file.
+            must_exist: refuse to create a missing database file (the default: an app that
+                mistypes a path must fail, not serve an empty database; pass False to
+                create one).
             tune: set the runtime pragmas on local files (WAL, synchronous=NORMAL, cache,
                 mmap). ``edgeopt health`` passes False to report the file as it is.
         Returns:
@@ -241,7 +243,7 @@ class EdgeDatabase:
         settings: Settings | None = None,
         *,
         health_interval: float | None = None,
-        must_exist: bool = False,
+        must_exist: bool = True,
         tune: bool = True,
         **overrides: Any,
     ) -> Self:
