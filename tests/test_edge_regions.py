@@ -266,3 +266,33 @@ async def test_beyond_the_staleness_bound_a_cut_off_replica_is_refused(
         await eventually(cut_off)
         with pytest.raises(Exception, match="cannot sync"):
             await db.for_request(FROM["fra"]).fetch_all("SELECT 1")
+
+
+async def test_the_kept_study_queries_read_in_the_requests_region(
+    study_server: TursoServer, tmp_path: Path
+) -> None:
+    # One StudyQueries per region, kept by the database: a request in fra reads fra's
+    # replica (which lags here), one in iad reads iad's; both honour the request scope.
+    settings = two_regions(study_server, tmp_path)
+    async with EdgeDatabase.connect(settings) as db:
+        user = 55
+        first = await pick(db, user, headers("iad", None), "speed_drill")
+        await answer(db, user, first[0], "iad", 0)
+
+        async def in_region(region: str, token: Position | None) -> tuple[object, list[int]]:
+            with db.request(headers(region, token)) as scope:
+                queries = db.study()
+                rows = await queries.study_questions(user, 1, limit=10, mode="speed_drill")
+                assert scope.region == region
+                return queries, [r["id"] for r in rows]
+
+        in_fra, stale = await asyncio.create_task(in_region("fra", None))
+        in_iad, fresh = await asyncio.create_task(in_region("iad", None))
+        assert in_fra is db.study("fra") and in_iad is db.study("iad") and in_fra is not in_iad
+        assert first[0] in stale  # fra's replica has not pulled the answer
+        assert first[0] not in fresh  # iad took the write
+        token = db.last_written() or Position(db.writer_id, db.position)
+        _, with_token = await asyncio.create_task(in_region("fra", token))
+        assert first[0] not in with_token
+        with pytest.raises(Exception, match="cannot change"):
+            db.study("fra", pick_ttl=1.0)
