@@ -530,9 +530,9 @@ class EdgeDatabase:
                     lag = _check_fresh(conn, self.settings.max_staleness_s)
                     if (
                         need is not None
-                        and index < len(order) - 1
                         and not (name == self._primary and need.writer == self.writer_id)
                         and not await self._reached(name, conn, need)
+                        and index < len(order) - 1  # the last region serves what it has
                     ):
                         if scope is not None and order[index + 1] == self._primary:
                             scope.primary_reads += 1
