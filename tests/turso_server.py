@@ -174,15 +174,20 @@ def _decode(value: dict[str, Any]) -> Any:
     return value["value"]
 
 
-@pytest.fixture
-def turso_server(tmp_path: Path) -> Iterator[TursoServer]:
-    """A fresh server on its own file and port, stopped at teardown even when the test fails."""
-    server = TursoServer(require_tursodb(), tmp_path / "server.db")
+def running(path: Path) -> Iterator[TursoServer]:
+    """A server on the database file ``path``, stopped afterwards even when the test fails."""
+    server = TursoServer(require_tursodb(), path)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def turso_server(tmp_path: Path) -> Iterator[TursoServer]:
+    """A fresh server on its own file and port."""
+    yield from running(tmp_path / "server.db")
 
 
 async def _seed_through_replica(server: TursoServer, replica: Path) -> None:
@@ -224,9 +229,4 @@ def study_server(study_server_files: list[Path], tmp_path: Path) -> Iterator[Tur
     """A running server on a private copy of the seeded study database."""
     for f in study_server_files:
         shutil.copyfile(f, tmp_path / f.name)
-    server = TursoServer(require_tursodb(), tmp_path / "server.db")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(tmp_path / "server.db")

@@ -242,6 +242,15 @@ def coerce_answers(
     return items
 
 
+def stored_options(text: object) -> list[Any] | None:
+    """A question's stored ``answers`` value as the JSON list it should be, else None."""
+    try:
+        options = json.loads(text) if isinstance(text, str | bytes) else None
+    except ValueError:
+        return None
+    return options if isinstance(options, list) else None
+
+
 @dataclass(frozen=True)
 class AnswerKey:
     """A question's options and which of them are correct, from its stored ``answers`` JSON
@@ -260,11 +269,8 @@ class AnswerKey:
     def parse(cls, text: object) -> AnswerKey | None:
         """The key of a stored ``answers`` value; None when it is not a list of options
         each with a text ``key``."""
-        try:
-            options = json.loads(text) if isinstance(text, str | bytes) else None
-        except ValueError:
-            return None
-        if not isinstance(options, list):
+        options = stored_options(text)
+        if options is None:
             return None
         keys: list[str] = []
         correct: set[str] = set()

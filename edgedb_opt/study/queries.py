@@ -57,6 +57,7 @@ from edgedb_opt.study._optimized import (
     WEAK_AREAS_SQL,
 )
 from edgedb_opt.study.limits import MAX_ID, Limits, limits_or_default, show
+from edgedb_opt.study.models import stored_options
 
 __all__ = [
     "GROWTH_SQL",
@@ -221,11 +222,8 @@ def strip_key(answers: object) -> str | None:
     >>> strip_key('[{"key": "A", "text": "Yes", "correct": true}, {"key": "B", "text": "No"}]')
     '[{"key": "A", "text": "Yes"}, {"key": "B", "text": "No"}]'
     """
-    try:
-        options = json.loads(answers) if isinstance(answers, str | bytes) else None
-    except ValueError:
-        return None
-    if not isinstance(options, list):
+    options = stored_options(answers)
+    if options is None:
         return None
     return json.dumps(
         [

@@ -338,7 +338,8 @@ class AnswerWriter:
         if not items:
             return WriteResult()
         loop = asyncio.get_running_loop()
-        if not self.group or self.db.in_transaction or self._loop not in (None, loop):
+        in_tx = getattr(self.db, "in_transaction", False)  # a duck-typed driver may lack it
+        if not self.group or in_tx or self._loop not in (None, loop):
             batch = await self._store([items])
             return self._result(items, batch, batch)
         self._loop = loop
