@@ -52,6 +52,13 @@ def describe_error(exc: BaseException) -> str:
     return text
 
 
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop: no task can be inside a transaction
+        return None
+
+
 class DbApiDriver(DriverLifecycle):
     """A driver over one async DB-API connection (see module docstring)."""
 
@@ -69,7 +76,7 @@ class DbApiDriver(DriverLifecycle):
 
     @property
     def in_transaction(self) -> bool:
-        return self._in_tx
+        return self._in_tx and _current_task() is self._owner
 
     @asynccontextmanager
     async def _use(self) -> AsyncIterator[None]:

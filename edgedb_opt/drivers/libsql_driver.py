@@ -205,7 +205,7 @@ class LibsqlDriver(DriverLifecycle):
 
     @property
     def in_transaction(self) -> bool:
-        return self._tx is not None
+        return self._tx is not None and self._mine()
 
     def _mine(self) -> bool:
         return self._owner is not None and self._owner is asyncio.current_task()

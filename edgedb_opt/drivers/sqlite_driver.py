@@ -147,7 +147,7 @@ class SqliteDriver(DbApiDriver):
             self._conn.stop()
 
     async def close(self) -> None:
-        if self._optimize_on_close and not self.closed and not self.in_transaction:
+        if self._optimize_on_close and not self.closed and not self._in_tx:
             # Best effort: a busy file or a full disk must not turn a close into an error.
             with contextlib.suppress(DriverError):
                 await self.execute("PRAGMA optimize")
