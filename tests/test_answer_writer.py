@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import random
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -22,6 +23,8 @@ from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.drivers.turso_driver import TursoDriver
 from edgedb_opt.errors import ConfigError, EdgeOptError, InvalidInput, http_status
 from edgedb_opt.migrate import Migrator, load_pack
+from edgedb_opt.runtime.database import EdgeDatabase
+from edgedb_opt.runtime.regions import load_settings
 from edgedb_opt.study.baseline_writer import BaselineAnswerWriter
 from edgedb_opt.study.limits import Limits
 from edgedb_opt.study.models import Answer, AnswerKey, next_streak
@@ -1065,3 +1068,150 @@ def test_group_commit_stores_what_calls_one_after_the_other_store(
     assert query(grouped, "SELECT * FROM user_answers ORDER BY id") == query(
         alone, "SELECT * FROM user_answers ORDER BY id"
     )
+
+
+async def outcomes_of(path: Path, calls: Sequence[Sequence[Any]], *, group: bool) -> list[object]:
+    """What each call gets (its result or its error): all at once through a grouping writer,
+    or one after the other through a writer that never groups."""
+    driver = await SqliteDriver.open(path)
+    writer = AnswerWriter(driver, now=clock, group=group)
+    try:
+        if group:
+            tasks = [asyncio.create_task(writer.record(c)) for c in calls]
+            return list(await asyncio.gather(*tasks, return_exceptions=True))
+        out: list[object] = []
+        for c in calls:
+            try:
+                out.append(await writer.record(c))
+            except Exception as exc:
+                out.append(exc)
+        return out
+    finally:
+        await driver.close()
+
+
+async def test_a_question_that_cannot_be_graded_fails_only_the_call_citing_it(
+    packed_db: Path,
+) -> None:
+    # A question whose stored options are unreadable cannot be graded (an EdgeOptError, not
+    # a rejection). Grouped with three other calls, it failed all four and none of their
+    # answers was stored; one after the other, only the call citing it fails.
+    answers = make_answers(packed_db, 4, seed=21)
+    broken = answers[2]["question_id"]
+    assert broken not in {a["question_id"] for i, a in enumerate(answers) if i != 2}
+    conn = sqlite3.connect(packed_db)
+    with conn:
+        conn.execute("UPDATE questions SET answers = 'not json' WHERE id = ?", (broken,))
+    conn.close()
+    alone_db = copy(packed_db, "alone.db")
+    calls = [[a] for a in answers]
+    together = await outcomes_of(packed_db, calls, group=True)
+    one_by_one = await outcomes_of(alone_db, calls, group=False)
+    failed = together[2]
+    assert isinstance(failed, EdgeOptError) and not isinstance(failed, AnswerRejected)
+    assert (type(failed), str(failed)) == (type(one_by_one[2]), str(one_by_one[2]))
+    for i in (0, 1, 3):
+        result = together[i]
+        assert isinstance(result, WriteResult) and result == one_by_one[i]
+        assert result.inserted == 1
+    assert aggregates(packed_db) == aggregates(alone_db)
+
+
+async def test_a_call_cancelled_before_its_turn_writes_nothing(packed_db: Path) -> None:
+    # A client that went away while its call waited for the group's transaction: its answer
+    # was written anyway, so a later call reusing its key was told it was a duplicate and
+    # its own answer dropped; a call cancelled before its turn alone writes nothing.
+    answers = make_answers(packed_db, 3, seed=5)
+    key = answers[1]["client_answer_id"]
+    later = [{**answers[2], "client_answer_id": key}]
+    alone_db = copy(packed_db, "alone.db")
+
+    async def run(path: Path, group: bool) -> tuple[WriteResult, WriteResult]:
+        driver = await SqliteDriver.open(path)
+        writer = AnswerWriter(driver, now=clock, group=group)
+        try:
+            running = asyncio.create_task(writer.record([answers[0]]))
+            waiting = asyncio.create_task(writer.record([answers[1]]))
+            while not driver._in_tx:  # the first call's transaction is open: the second waits
+                await asyncio.sleep(0)
+            waiting.cancel()
+            first = await running
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            return first, await writer.record(later)
+        finally:
+            await driver.close()
+
+    together = await run(packed_db, True)
+    one_by_one = await run(alone_db, False)
+    assert together == one_by_one
+    assert (together[1].inserted, together[1].duplicate_ids) == (1, [])
+    stored = "SELECT question_id FROM user_answers WHERE client_answer_id = ?"
+    assert query(packed_db, stored, (key,)) == [(answers[2]["question_id"],)]
+    assert aggregates(packed_db) == aggregates(alone_db)
+
+
+async def test_calls_are_written_in_the_order_they_arrive_on_a_plain_driver(
+    packed_db: Path,
+) -> None:
+    # On a plain driver, a call arriving while another call's transaction was open on the
+    # connection ran at once (it took that transaction for its own task's), ahead of a
+    # call queued before it: of two calls sharing a key, the later one was stored and the
+    # earlier one told it was a duplicate.
+    answers = make_answers(packed_db, 3, seed=5)
+    key = answers[1]["client_answer_id"]
+    calls = [[answers[0]], [answers[1]], [{**answers[2], "client_answer_id": key}]]
+    alone_db = copy(packed_db, "alone.db")
+    driver = await SqliteDriver.open(packed_db)
+    writer = AnswerWriter(driver, now=clock)
+    try:
+        first = asyncio.create_task(writer.record(calls[0]))
+        await asyncio.sleep(0)  # alone: its transaction is starting
+        second = asyncio.create_task(writer.record(calls[1]))  # queued behind it
+        await asyncio.sleep(0)
+        while not driver._in_tx:  # the first call's transaction is open on the connection
+            await asyncio.sleep(0)
+        third = asyncio.create_task(writer.record(calls[2]))  # arrives after the second
+        together: list[object] = list(await asyncio.gather(first, second, third))
+    finally:
+        await driver.close()
+    one_by_one = await outcomes_of(alone_db, calls, group=False)
+    assert together == one_by_one
+    second_result, third_result = together[1], together[2]
+    assert isinstance(second_result, WriteResult) and isinstance(third_result, WriteResult)
+    assert (second_result.inserted, third_result.duplicate_ids) == (1, [key])
+    stored = "SELECT question_id FROM user_answers WHERE client_answer_id = ?"
+    assert query(packed_db, stored, (key,)) == [(answers[1]["question_id"],)]
+    assert aggregates(packed_db) == aggregates(alone_db)
+
+
+async def test_a_grouped_call_reads_its_own_answers_afterwards(packed_db: Path) -> None:
+    # Read-your-writes within a request (reads go to the primary for read_your_writes_s
+    # after a write): a call that was grouped with others did not get it, so the request
+    # that had just recorded an answer read the lagging region and did not see it.
+    async def seen(group: bool) -> list[object]:
+        primary = copy(packed_db, f"iad-{group}.db")
+        lagging = copy(packed_db, f"lhr-{group}.db")  # never receives the writes
+        settings = load_settings(
+            regions=[
+                {"name": "iad", "url": str(primary), "primary": True},
+                {"name": "lhr", "url": str(lagging)},
+            ],
+            region="lhr",
+            read_your_writes_s=60,
+        )
+        answers = make_answers(primary, 4, seed=9)
+        async with EdgeDatabase.connect(settings) as db:
+            writer = AnswerWriter(db, cache=db.cache, now=clock, group=group)
+
+            async def request(a: dict[str, Any]) -> object:
+                await writer.record([a])
+                rows = await db.fetch_all(
+                    "SELECT count(*) FROM user_answers WHERE client_answer_id = ?",
+                    (a["client_answer_id"],),
+                )
+                return rows[0][0]
+
+            return list(await asyncio.gather(*(asyncio.create_task(request(a)) for a in answers)))
+
+    assert await seen(True) == await seen(False) == [1, 1, 1, 1]

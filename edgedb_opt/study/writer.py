@@ -39,7 +39,6 @@ from typing import Any
 
 from edgedb_opt.drivers.base import Driver, Params, Row
 from edgedb_opt.runtime import consistency
-from edgedb_opt.runtime.consistency import Position
 from edgedb_opt.study.limits import Limits, limits_or_default
 from edgedb_opt.study.models import (
     Answer,
@@ -258,7 +257,7 @@ class _Member:
     """One ``record`` call waiting for the transaction of its group."""
 
     items: list[Answer]
-    done: asyncio.Future[tuple[WriteResult, Position | None]]
+    done: asyncio.Future[tuple[WriteResult, consistency.Written]]
 
 
 class AnswerWriter:
@@ -283,7 +282,9 @@ class AnswerWriter:
             transaction stores all of them (up to ``limits.max_batch`` answers), each call
             still getting its own result or its own rejection. Keep one writer per database
             (``EdgeDatabase.answers()``) for it to matter. A call made inside a transaction
-            of its own task always runs alone, in that transaction.
+            of its own task runs alone (and, transactions not nesting, is refused with
+            DriverError, grouped or not). A caller cancelled before its group's
+            transaction started is not written.
     Raises:
         ConfigError: ``limits`` is not a ``Limits``.
     """
@@ -355,10 +356,15 @@ class AnswerWriter:
             return self._result(items, batch, batch)
         member = _Member(items, loop.create_future())
         self._queue.append(member)
-        # shield: a caller that gives up does not take the others' transaction with it.
-        result, position = await asyncio.shield(member.done)
-        if position is not None:
-            consistency.note_written(position)
+        try:
+            # shield: a caller that gives up does not take the others' transaction with it.
+            result, written = await asyncio.shield(member.done)
+        except asyncio.CancelledError:
+            # Not written yet: it never will be (as a call cancelled before its turn).
+            # Already in its group's transaction: written, as a call cancelled mid-commit.
+            member.done.cancel()
+            raise
+        consistency.adopt(written)
         return result
 
     def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -392,12 +398,14 @@ class AnswerWriter:
                 checked.clear()
                 before: set[str] = set()  # keys the earlier calls of the group insert
                 for member in members:
+                    if member.done.done():
+                        continue  # its caller gave up before its turn: not written
                     alone = base.fork()
                     alone.stored |= before
                     try:
                         for i, item in enumerate(member.items):
                             alone.add(i, item)
-                    except AnswerRejected as exc:
+                    except Exception as exc:  # this call's own fault, not the group's
                         member.done.set_exception(exc)
                         continue
                     before.update(alone.result.client_answer_ids)
@@ -405,11 +413,12 @@ class AnswerWriter:
                 return [m.items for m, _ in checked]
 
             batch = await self._store([m.items for m in members], check)
-            position = consistency.last_written()
+            written = consistency.capture()
             taken: set[str] = set()
             for member, alone in checked:
                 result = self._result(member.items, alone, batch, taken)
-                member.done.set_result((result, position))
+                if not member.done.done():
+                    member.done.set_result((result, written))
         except BaseException as exc:
             for member in members:
                 if not member.done.done():
