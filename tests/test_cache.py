@@ -4,6 +4,7 @@ invalidation race, threads, bad arguments; then StudyQueries and AnswerWriter on
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import sqlite3
 import threading
@@ -694,3 +695,53 @@ async def test_store_tags_replace_the_tags_once_loaded_but_not_in_flight() -> No
     with pytest.raises(ZeroDivisionError):
         await cache.get_or_load("x", Loads().of(1), store_tags=lambda v: [str(1 / 0)])
     assert (len(cache), cache.stats().load_errors) == (0, 1)
+
+
+class DatabaseStandIn:
+    """Stands in for the database's write positions (``EdgeDatabase`` with replicas):
+    ``written`` is its last write, and each task requires the position its request's token
+    names (``token``, per task)."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.token: contextvars.ContextVar[int] = contextvars.ContextVar("token", default=0)
+
+    def current(self) -> int | None:
+        return self.written
+
+    def required(self) -> int:
+        return self.token.get()
+
+
+async def test_a_load_superseded_by_a_newer_token_is_not_stored_after_an_invalidation() -> None:
+    # A request without a token starts a load; one with a newer token starts its own beside
+    # it. A write then invalidates the user: the first load, no longer the one in flight,
+    # was stored anyway, and the writer's next request (carrying the write's own token) was
+    # served the figures from before its write.
+    cache, _ = make()
+    database = DatabaseStandIn()
+    cache.positions = database
+    rows = {"answered": "old"}
+    gate = asyncio.Event()
+
+    async def read_rows() -> str:
+        value = rows["answered"]
+        await gate.wait()
+        return value
+
+    async def request(token: int) -> Any:
+        database.token.set(token)
+        return await cache.get_or_load("progress:1", read_rows, tags=["user:1"])
+
+    without_token = asyncio.create_task(request(0))
+    await settle()
+    with_token = asyncio.create_task(request(5))
+    await settle()
+    rows["answered"], database.written = "new", 6  # a write commits at position 6...
+    cache.invalidate("user:1")  # ...and invalidates the user's entries
+    gate.set()
+    assert (await without_token, await with_token) == ("old", "old")  # read before the write
+    assert await asyncio.create_task(request(6)) == "new"  # the write's own token
+    s = cache.stats()
+    assert (s.hits, s.loads, s.size, s.stale_refused) == (0, 3, 1, 0)
+    assert cache.get_many(["progress:1"]) == {"progress:1": "new"}

@@ -278,6 +278,9 @@ class QueryCache:
             flight = self._flights.get((key, loop))
             # A load started for a lower position may read a replica short of this caller's.
             starting = flight is None or flight.required < required
+            if flight is not None and starting:
+                # Superseded: invalidations no longer find it, so it must not store.
+                flight.stale = True
             if flight is None or starting:
                 # Tags are read on a miss only: a hit stays a dictionary lookup.
                 flight = self._flights[key, loop] = _Flight(
