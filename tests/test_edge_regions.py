@@ -5,12 +5,15 @@ lagging replica read, and replicas that keep serving while the server is down.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edgedb_opt.errors import UnavailableError
 from edgedb_opt.runtime.consistency import TOKEN_COOKIE, TOKEN_HEADER, Position
 from edgedb_opt.runtime.database import EdgeDatabase
 from edgedb_opt.runtime.regions import Settings, load_settings
@@ -296,3 +299,129 @@ async def test_the_kept_study_queries_read_in_the_requests_region(
         assert first[0] not in with_token
         with pytest.raises(Exception, match="cannot change"):
             db.study("fra", pick_ttl=1.0)
+
+
+def regions(
+    server: TursoServer, tmp_path: Path, names: tuple[str, ...], region: str, **extra: Any
+) -> Settings:
+    """As ``two_regions``, with the regions ``names`` (the first is the primary) and
+    requests without a country starting in ``region``."""
+    return load_settings(
+        regions=[
+            {
+                "name": name,
+                "url": server.url,
+                "primary": name == names[0],
+                "replica_path": str(tmp_path / f"replica-{name}.db"),
+                "sync_interval": 30.0,
+            }
+            for name in names
+        ],
+        region=region,
+        **extra,
+    )
+
+
+async def test_a_token_of_this_process_is_never_served_older_data_when_the_primary_is_busy(
+    study_server: TursoServer, tmp_path: Path
+) -> None:
+    # A request carrying the token of its own write, in a region that has not got the write,
+    # while the primary (which holds it) had no free slot: the last region of the read order
+    # served what it had, the data from before the write. Now the request is refused.
+    settings = regions(
+        study_server,
+        tmp_path,
+        ("iad", "fra", "syd"),
+        "fra",
+        read_wait_s=0.2,
+        pool_timeout=0.2,
+        max_in_flight=2,
+    )
+    sql = "SELECT display_name FROM users WHERE id = 1"
+
+    async def write(db: EdgeDatabase) -> Position | None:  # one request, its own task
+        view = db.for_request({})
+        await view.execute("UPDATE users SET display_name = 'after-write' WHERE id = 1")
+        return view.scope.written if view.scope is not None else None
+
+    async with EdgeDatabase.connect(settings) as db:
+        study_server.kill()  # the primary cannot push the write: no other region gets it
+        try:
+            token = await asyncio.create_task(write(db))
+            assert token is not None and token.writer == db.writer_id
+            for name in ("fra", "syd"):
+                assert await (await replica_of(db, name)).fetch_all(sql) != [("after-write",)]
+            async with contextlib.AsyncExitStack() as busy:
+                for _ in range(2):  # every request slot of the primary taken
+                    await busy.enter_async_context(db.pools["iad"].reader())
+                view = db.for_request(headers("fra", token))
+                with pytest.raises(UnavailableError, match="tried fra, iad, syd"):
+                    await asyncio.create_task(view.fetch_all(sql))
+            view = db.for_request(headers("fra", token))  # the primary free again
+            assert await asyncio.create_task(view.fetch_all(sql)) == [("after-write",)]
+        finally:
+            study_server.start()  # so that closing pushes the write
+
+
+async def test_a_tasks_own_write_is_honoured_by_cache_joins_outside_a_request(
+    study_server: TursoServer, tmp_path: Path
+) -> None:
+    # A task that wrote outside any request scope read its write back directly, but through
+    # the cache it joined a load that another request had started on the lagging region,
+    # and got the value from before its own write.
+    settings = regions(study_server, tmp_path, ("iad", "fra"), "fra")
+    sql = "SELECT display_name FROM users WHERE id = 1"
+    async with EdgeDatabase.connect(settings) as db:
+        cache = db.cache
+        assert cache is not None
+        assert await db.fetch_all(sql) != [("new",)]
+        gate = asyncio.Event()
+
+        async def load() -> object:
+            await gate.wait()
+            return (await db.fetch_all(sql))[0][0]
+
+        async def another_request() -> object:  # no token, no write of its own
+            return await cache.get_or_load(("name", 1), load, tags=["user:1"])
+
+        async def writing_task() -> tuple[object, object]:
+            await db.execute("UPDATE users SET display_name = 'new' WHERE id = 1")
+            cache.invalidate("user:1")
+            misses = cache.stats().misses
+            other = asyncio.create_task(another_request(), context=contextvars.Context())
+            while cache.stats().misses == misses:  # its load is in flight
+                await asyncio.sleep(0)
+            mine = asyncio.create_task(cache.get_or_load(("name", 1), load, tags=["user:1"]))
+            while cache.stats().misses == misses + 1:
+                await asyncio.sleep(0)
+            gate.set()
+            await other  # read fra's copy, which it may: it wrote nothing
+            direct = (await db.fetch_all(sql))[0][0]
+            return direct, await mine
+
+        direct, cached = await asyncio.create_task(writing_task())
+        assert direct == cached == "new"
+
+
+async def test_a_forged_token_costs_at_most_one_pull_per_region_per_tenth_of_a_second(
+    study_server: TursoServer, tmp_path: Path
+) -> None:
+    # A well-formed token naming no writer of this database (any client can send one) made
+    # every read of its request pull each region of its read order, the primary included
+    # (a pull holds the connection its writes need): twenty requests, twenty pulls of each.
+    settings = two_regions(study_server, tmp_path)
+    sql = "SELECT count(*) FROM users"
+    async with EdgeDatabase.connect(settings) as db:
+        replicas = {name: await replica_of(db, name) for name in ("iad", "fra")}
+        expected = await db.fetch_all(sql)
+        forged = {**FROM["fra"], TOKEN_HEADER: "ffffffffffff.1"}
+        before = {name: r.sync_stats().pulls for name, r in replicas.items()}
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for _ in range(20):
+            view = db.for_request(forged)
+            assert await asyncio.create_task(view.fetch_all(sql)) == expected
+        elapsed = loop.time() - started
+        pulls = {name: r.sync_stats().pulls - before[name] for name, r in replicas.items()}
+        # One pull per region at first, then at most one per region per 0.1 s.
+        assert all(1 <= n <= 1 + elapsed / 0.1 for n in pulls.values()), (pulls, elapsed)

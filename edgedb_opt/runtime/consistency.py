@@ -39,6 +39,9 @@ __all__ = [
     "Position",
     "ReadRecord",
     "RequestScope",
+    "Written",
+    "adopt",
+    "capture",
     "current_scope",
     "last_written",
     "new_writer_id",
@@ -193,6 +196,41 @@ def note_written(position: Position) -> None:
 def last_written() -> Position | None:
     """The position of the last write made in this context (None: none, or no replicas)."""
     return _WRITTEN.get()
+
+
+#: Until when (the database's timer) this context reads from the primary after its last
+#: write: read-your-writes inside a request when positions are off.
+_PRIMARY_UNTIL: ContextVar[float] = ContextVar("edgeopt_primary_until", default=-1.0)
+
+
+def read_primary_until(deadline: float) -> None:
+    """Send this context's reads to the primary until ``deadline`` (never shortens it)."""
+    if deadline > _PRIMARY_UNTIL.get():
+        _PRIMARY_UNTIL.set(deadline)
+
+
+def primary_until() -> float:
+    return _PRIMARY_UNTIL.get()
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write left in the context that made it, to hand to the context it was made
+    for (a group commit writes for many requests from a context of its own)."""
+
+    position: Position | None
+    primary_until: float
+
+
+def capture() -> Written:
+    return Written(_WRITTEN.get(), _PRIMARY_UNTIL.get())
+
+
+def adopt(written: Written) -> None:
+    """Take a write made elsewhere as this context's own: its reads must see it."""
+    if written.position is not None:
+        note_written(written.position)
+    read_primary_until(written.primary_until)
 
 
 @dataclass

@@ -85,12 +85,12 @@ from edgedb_opt.study.writer import AnswerWriter
 __all__ = ["EdgeDatabase", "RegionHealth", "RequestView"]
 
 log = logging.getLogger(__name__)
+#: Seconds between two pulls of one region made for requests' tokens.
+_PULL_GAP = 0.1
 T = TypeVar("T")
 
 #: The connection a task's open transaction runs on (reads and writes of that task go there).
 _TX: contextvars.ContextVar[Driver | None] = contextvars.ContextVar("edgeopt_tx", default=None)
-#: Until when (timer seconds) this context reads from the primary after its last write.
-_WROTE: contextvars.ContextVar[float] = contextvars.ContextVar("edgeopt_wrote", default=-1.0)
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,7 @@ class EdgeDatabase:
         self._table_ready = False
         self._seen: LRUCache[tuple[str, str], tuple[int, int]] = LRUCache(1024)
         self._pulling: dict[str, asyncio.Future[bool]] = {}
+        self._pulled_at: dict[str, float] = {}
         if self.positions_on and cache is not None:
             cache.positions = self
         #: Replica regions that came up with no tables of the application (see ``connect``).
@@ -367,9 +368,10 @@ class EdgeDatabase:
         return self.position if self.positions_on else None
 
     def required(self) -> int:
-        """The position of this process's writes the current request must read at."""
+        """The position of this process's writes the current request (else the current
+        context, after its own writes) must read at."""
         scope = consistency.current_scope()
-        need = scope.required if scope is not None else None
+        need = scope.required if scope is not None else consistency.last_written()
         return need.n if need is not None and need.writer == self.writer_id else 0
 
     async def _ensure_table(self, conn: Driver) -> None:
@@ -417,6 +419,12 @@ class EdgeDatabase:
             return
         task = self._pulling.get(name)
         if task is None or task.done():
+            # At most one pull per region per _PULL_GAP for tokens, however many arrive:
+            # a pull holds the replica's connection, and a client can send any token.
+            now = self._timer()
+            if now - self._pulled_at.get(name, -_PULL_GAP) < _PULL_GAP:
+                return
+            self._pulled_at[name] = now
             task = self._pulling[name] = asyncio.ensure_future(conn.pull())
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
         with contextlib.suppress(TimeoutError, DriverError):
@@ -532,9 +540,12 @@ class EdgeDatabase:
                         need is not None
                         and not (name == self._primary and need.writer == self.writer_id)
                         and not await self._reached(name, conn, need)
-                        and index < len(order) - 1  # the last region serves what it has
+                        # This process's position is held by the primary: a region short of
+                        # it never serves. Another process's is a hint: the last region
+                        # serves what it has.
+                        and (need.writer == self.writer_id or index < len(order) - 1)
                     ):
-                        if scope is not None and order[index + 1] == self._primary:
+                        if order[index + 1 : index + 2] == [self._primary] and scope:
                             scope.primary_reads += 1
                         continue
                     if self.positions_on:
@@ -556,12 +567,17 @@ class EdgeDatabase:
             self._observe(sql, started)
             self.router.record_success(name, elapsed)
             return result
+        if need is not None and last is None:
+            raise UnavailableError(
+                f"no region holds this request's writes yet (position {need.token()};"
+                f" tried {', '.join(order)}): the primary did not answer"
+            )
         raise UnavailableError(
             f"no region could serve the read (tried {', '.join(order) or 'none'}): {last}"
         )
 
     def _read_order(self, region: str) -> list[str]:
-        if _WROTE.get() >= self._timer():
+        if consistency.primary_until() >= self._timer():
             return [self._primary]  # read-your-writes: the region that took the write
         return list(self.router.read_order(region))
 
@@ -590,7 +606,7 @@ class EdgeDatabase:
                 n = self._next_position()  # after the commit: its position covers it
                 await self._bump(conn, n)
                 self._committed(n)
-        _WROTE.set(self._timer() + self.settings.read_your_writes_s)
+        consistency.read_primary_until(self._timer() + self.settings.read_your_writes_s)
         return result
 
     async def execute(self, sql: str, params: Params = (), *, rewrite: bool = False) -> int:
@@ -633,7 +649,7 @@ class EdgeDatabase:
                     await self._bump(conn, n)
             if n:
                 self._committed(n)
-        _WROTE.set(self._timer() + self.settings.read_your_writes_s)
+        consistency.read_primary_until(self._timer() + self.settings.read_your_writes_s)
 
     def last_written(self) -> Position | None:
         """The position of the last write made in this context (task and its callers), if
