@@ -1040,25 +1040,8 @@ def test_group_commit_stores_what_calls_one_after_the_other_store(
     shutil.copyfile(packed_template, grouped)
     shutil.copyfile(packed_template, alone)
 
-    async def outcomes(path: Path, group: bool) -> list[object]:
-        driver = await SqliteDriver.open(path)
-        writer = AnswerWriter(driver, now=clock, group=group)
-        try:
-            if group:
-                calls = [asyncio.create_task(writer.record(b)) for b in batches]
-                return list(await asyncio.gather(*calls, return_exceptions=True))
-            out: list[object] = []
-            for b in batches:
-                try:
-                    out.append(await writer.record(b))
-                except AnswerRejected as exc:
-                    out.append(exc)
-            return out
-        finally:
-            await driver.close()
-
-    together = asyncio.run(outcomes(grouped, True))
-    one_by_one = asyncio.run(outcomes(alone, False))
+    together = asyncio.run(outcomes_of(grouped, batches, group=True))
+    one_by_one = asyncio.run(outcomes_of(alone, batches, group=False))
     for a, b in zip(together, one_by_one, strict=True):
         if isinstance(b, AnswerRejected):
             assert isinstance(a, AnswerRejected) and (a.index, a.field) == (b.index, b.field)
