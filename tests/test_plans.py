@@ -97,3 +97,76 @@ def test_hot_query_uses_its_pack_index(path: Path, before_after: tuple[Path, Pat
         assert not re.search(rf"\bSCAN {table}\b", plan_after), (
             f"{q.name}: plan after apply still scans {table}:\n{plan_after}"
         )
+
+
+# -- the Turso engine: its own planner, the same statements ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def turso_packed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny seeded database with the study pack, made through the Turso engine."""
+    from edgedb_opt.datagen import seed_database
+    from edgedb_opt.drivers.turso_driver import TursoDriver
+    from edgedb_opt.migrate import Migrator, load_pack
+    from edgedb_opt.schema import init_schema
+    from tests.conftest import ANCHOR
+
+    path = tmp_path_factory.mktemp("turso-plans") / "packed.db"
+
+    async def make() -> None:
+        db = await TursoDriver.open(path)
+        try:
+            await init_schema(db)
+            await seed_database(db, scale="tiny", anchor=ANCHOR)
+            await Migrator(db, [load_pack("study")]).apply()
+        finally:
+            await db.close()
+
+    asyncio.run(make())
+    return path
+
+
+def turso_plan(path: Path, sql: str, params: list[object]) -> str:
+    """EXPLAIN QUERY PLAN through pyturso, on a fresh connection (as an app's)."""
+    from edgedb_opt.drivers.turso_driver import TursoDriver
+
+    async def explain() -> str:
+        db = await TursoDriver.open(path)
+        try:
+            rows = await db.fetch_all("EXPLAIN QUERY PLAN " + sql.rstrip(";"), params)
+        finally:
+            await db.close()
+        return "\n".join(str(r[-1]) for r in rows)
+
+    return asyncio.run(explain())
+
+
+def _optimized_statements() -> list[object]:
+    from edgedb_opt.study.statements import HOT_STATEMENTS, NEEDS_TABLE
+    from edgedb_opt.study.writer import _LOOKUPS, _STIME, _TRIES_SQL, _marks
+
+    out = [(n, s) for n, s in HOT_STATEMENTS.items() if n not in NEEDS_TABLE]  # no FTS5 there
+    out += [(f"writer lookup {tag}", s.format(t=tag, k=_marks(3))) for tag, s in _LOOKUPS.items()]
+    out.append(("writer tries", _TRIES_SQL.format(t=8, u=_marks(2), q=_marks(3))))
+    assert any(name == f"writer lookup {_STIME}" for name, _ in out)
+    return [pytest.param(name, sql, id=name) for name, sql in out]
+
+
+@pytest.mark.parametrize(("name", "sql"), _optimized_statements())
+def test_the_turso_engine_plans_every_optimized_statement_without_a_big_scan(
+    turso_packed: Path, name: str, sql: str
+) -> None:
+    # On the Turso engine, "SELECT ... FROM user_answers WHERE study_session_id = ?" scanned
+    # every answer: its planner uses a partial index only when the index's predicate is
+    # written out. Every statement of the optimized flow and of the writer must search.
+    text = turso_plan(turso_packed, sql, [1] * sql.count("?"))
+    for table in BIG_TABLES:
+        assert not re.search(rf"\bSCAN {table}\b", text), f"{name} scans {table}:\n{text}"
+
+
+def test_the_turso_engine_reads_the_history_in_index_order(turso_packed: Path) -> None:
+    from edgedb_opt.study.queries import HISTORY_AFTER_SQL, HISTORY_FIRST_SQL
+
+    for sql in (HISTORY_FIRST_SQL, HISTORY_AFTER_SQL):
+        text = turso_plan(turso_packed, sql, [1] * sql.count("?"))
+        assert "idx_user_answers_user_time" in text and "SORTER" not in text, text

@@ -274,13 +274,15 @@ def _kept(ids: list[int], gone: list[int], p: int) -> int:
 
 
 # Fixture session_progress: the session's answers index-only from the partial index
-# idx_user_answers_session, questions by key, one aggregate per objective.
+# idx_user_answers_session, questions by key, one aggregate per objective. "IS NOT NULL" is
+# implied by "= ?"; SQLite's planner infers it, the Turso engine's needs it written out to use
+# the partial index (else it scans every answer).
 SESSION_PROGRESS_SQL = """
 SELECT questions.objective_id, COUNT(*), SUM(user_answers.is_correct),
        SUM(user_answers.time_spent_seconds), COUNT(user_answers.time_spent_seconds)
 FROM user_answers
 CROSS JOIN questions ON questions.id = user_answers.question_id
-WHERE user_answers.study_session_id = ?
+WHERE user_answers.study_session_id = ? AND user_answers.study_session_id IS NOT NULL
 GROUP BY questions.objective_id"""
 
 

@@ -79,8 +79,11 @@ _LOOKUPS = {
     _USER: "SELECT {t}, id, NULL, NULL, NULL, NULL FROM users WHERE id IN ({k})",
     _SESSION: "SELECT {t}, id, user_id, exam_id, objective_scores, NULL FROM study_sessions"
     " WHERE id IN ({k})",
+    # "IS NOT NULL" is implied by the IN list, but the Turso engine's planner only uses the
+    # partial index idx_user_answers_session when it is written out (else: a full scan).
     _STIME: "SELECT {t}, study_session_id, count(time_spent_seconds), sum(time_spent_seconds),"
-    " NULL, NULL FROM user_answers WHERE study_session_id IN ({k}) GROUP BY study_session_id",
+    " NULL, NULL FROM user_answers WHERE study_session_id IN ({k})"
+    " AND study_session_id IS NOT NULL GROUP BY study_session_id",
     _ATTEMPT: "SELECT {t}, id, user_id, exam_id, NULL, NULL FROM test_attempts WHERE id IN ({k})",
     _PROGRESS: "SELECT {t}, user_id, exam_id, current_streak, best_streak, last_studied_at"
     " FROM user_progress WHERE user_id IN ({k})",
