@@ -215,3 +215,30 @@ def test_baseline_that_is_not_a_report_is_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip() == (
         f"edgeopt: error: --baseline {bad} is not a saved bench JSON report"
     )
+
+
+def test_both_engines_side_by_side(cache_dir: Path, tmp_path: Path) -> None:
+    # The same operations on the Turso engine (what embedded replicas run) beside SQLite, in
+    # one run: each report names its engine, both variants agree on each engine, and the
+    # chart has a panel per engine.
+    chart = tmp_path / "engines.png"
+    proc = edgeopt(
+        "bench", "--scale", "tiny", "--engine", "both", "--runs", "1", "--json",
+        "--chart", str(chart), "--cache-dir", str(cache_dir),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [r["engine"] for r in data["engines"]] == ["sqlite", "turso"]
+    assert data["engine"] == "turso" and data["operations"] == data["engines"][1]["operations"]
+    for report in data["engines"]:
+        names = [op["name"] for op in report["operations"]]
+        assert len(names) == 8 and "session_progress" in names
+        assert all(op["same_results"] for op in report["operations"]), report["engine"]
+    assert chart.read_bytes().startswith(PNG_SIGNATURE)
+    assert int.from_bytes(chart.read_bytes()[16:20], "big") > 1400  # two panels
+    table = edgeopt(
+        "bench", "--scale", "tiny", "--engine", "turso", "--runs", "1",
+        "--cache-dir", str(cache_dir),
+    )  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    assert "engine turso" in table.stdout

@@ -3,7 +3,8 @@
 One scale: one panel, baseline and optimized median per operation (log scale). Several
 scales (``--scales``): one figure with two panels, the bars of the largest scale on the
 left and, on the right, each operation's median latency against the number of answers
-(baseline dashed, optimized solid, log-log). matplotlib is an optional extra
+(baseline dashed, optimized solid, log-log). Several engines at one scale (``--engine
+both``): one bars panel per engine, side by side. matplotlib is an optional extra
 (``pip install 'edgeopt[chart]'``) and is imported only here.
 """
 
@@ -52,7 +53,8 @@ def _bars(ax: Any, report: BenchReport) -> None:
     ax.set_xticks(list(xs))
     ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("median latency, ms (log)")
-    ax.set_title(f"baseline vs optimized, scale {report.scale}")
+    engine = report.extra.get("engine", "sqlite")
+    ax.set_title(f"baseline vs optimized, scale {report.scale}, engine {engine}")
     ax.legend(fontsize=8)
 
 
@@ -80,13 +82,18 @@ def write_chart(reports: Sequence[BenchReport], path: Path) -> Path:
         ConfigError: matplotlib is missing, or the file cannot be written.
     """
     plt = _pyplot()
-    largest = max(reports, key=lambda r: r.answers)
-    panels = 2 if len({r.scale for r in reports}) > 1 or len(reports) > 1 else 1
+    by_engine: dict[str, list[BenchReport]] = {}
+    for r in reports:
+        by_engine.setdefault(str(r.extra.get("engine", "sqlite")), []).append(r)
+    bars = [max(rs, key=lambda r: r.answers) for rs in by_engine.values()]
+    curve = max(len(rs) for rs in by_engine.values()) > 1
+    panels = len(bars) + curve
     fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 5), squeeze=False)
     try:
-        _bars(axes[0][0], largest)
-        if panels == 2:
-            _curve(axes[0][1], reports)
+        for ax, report in zip(axes[0], bars, strict=False):
+            _bars(ax, report)
+        if curve:
+            _curve(axes[0][-1], list(by_engine.values())[-1])
         fig.tight_layout()
         fig.savefig(path, format="png", dpi=110)
     except OSError as exc:

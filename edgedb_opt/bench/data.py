@@ -19,7 +19,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from edgedb_opt.datagen import SCALES, Progress, seed_database
+from edgedb_opt.drivers.base import Driver
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
+from edgedb_opt.drivers.turso_driver import TursoDriver
 from edgedb_opt.errors import ConfigError
 from edgedb_opt.migrate import Migrator, load_pack
 from edgedb_opt.migrate.engine import Event
@@ -85,9 +87,16 @@ async def seed_file(path: Path, *, scale: str, seed: int, progress: Progress | N
         await db.close()
 
 
-async def apply_study_pack(path: Path, on_event: Callable[[Event], None] | None = None) -> None:
-    """Apply every step of the bundled study pack to the SQLite file at ``path``."""
-    db = await SqliteDriver.open(path, must_exist=True)
+async def apply_study_pack(
+    path: Path, on_event: Callable[[Event], None] | None = None, *, engine: str = "sqlite"
+) -> None:
+    """Apply every step of the bundled study pack to the file at ``path``, through the
+    engine that will run it (``"turso"``: the Turso engine, which skips the FTS5 steps)."""
+    db: Driver = (
+        await TursoDriver.open(path, must_exist=True)
+        if engine == "turso"
+        else await SqliteDriver.open(path, must_exist=True)
+    )
     try:
         await Migrator(db, [load_pack("study")], on_event=on_event).apply()
     finally:

@@ -76,7 +76,9 @@ def table_lines(report: BenchReport) -> list[str]:
         f"{'operation':<24} {'baseline ms':>12} {'optimized ms':>13} {'speedup':>9} "
         f"{'same':>5} {'target':>7} {'met':>4}"
     )
-    lines = [f"scale {report.scale} ({report.answers:,} answers)", head, "-" * len(head)]
+    engine = report.extra.get("engine", "sqlite")
+    title = f"scale {report.scale} ({report.answers:,} answers), engine {engine}"
+    lines = [title, head, "-" * len(head)]
     for op in report.operations:
         target = "-" if op.target is None else f"{op.target:g}x"
         met = "-" if op.met is None else ("yes" if op.met else "NO")

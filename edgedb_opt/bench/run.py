@@ -27,9 +27,35 @@ from edgedb_opt.bench.picks import pick_parameters
 from edgedb_opt.bench.report import BenchReport
 from edgedb_opt.bench.runner import Progress, measure_operations, open_sides
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
+from edgedb_opt.errors import ConfigError
 from edgedb_opt.migrate import Migrator, load_pack
 
-__all__ = ["measure_files", "parse_scales", "prepare_copies", "run_bench", "run_scales"]
+__all__ = [
+    "ENGINES",
+    "measure_files",
+    "parse_engines",
+    "parse_scales",
+    "prepare_copies",
+    "run_bench",
+    "run_scales",
+]
+
+#: The engines ``edgeopt bench --engine`` measures on: the sqlite3 module's SQLite, and the
+#: Turso engine (pyturso), which embedded replicas and ``turso:`` files run.
+ENGINES = ("sqlite", "turso")
+
+
+def parse_engines(text: str) -> list[str]:
+    """``"sqlite"``, ``"turso"`` or ``"both"`` as the list of engines to measure on.
+
+    >>> parse_engines("both"), parse_engines("turso")
+    (['sqlite', 'turso'], ['turso'])
+    """
+    if text == "both":
+        return list(ENGINES)
+    if text not in ENGINES:
+        raise ConfigError(f"engine {text!r} is unknown: choose sqlite, turso or both")
+    return [text]
 
 
 def parse_scales(text: str) -> list[str]:
@@ -53,10 +79,17 @@ async def _strip_pack(path: Path) -> None:
 
 
 def prepare_copies(
-    folder: Path, *, source: Path, packed: Path | None, progress: Progress | None = None
+    folder: Path,
+    *,
+    source: Path,
+    packed: Path | None,
+    progress: Progress | None = None,
+    engine: str = "sqlite",
 ) -> tuple[Path, Path]:
     """Copy ``source`` to ``folder/baseline.db`` (study pack rolled back if it had one) and
-    ``packed`` (or ``source`` with the pack applied) to ``folder/optimized.db``."""
+    ``packed`` (or ``source`` with the pack applied) to ``folder/optimized.db``. For the
+    Turso engine the pack is applied through it, to a copy of the baseline (it skips the
+    FTS5 steps and makes the indexes and statistics its own planner reads)."""
     baseline, optimized = folder / "baseline.db", folder / "optimized.db"
     if progress is not None:
         progress("copying the database", 0, 2)
@@ -64,9 +97,13 @@ def prepare_copies(
     asyncio.run(_strip_pack(baseline))
     if progress is not None:
         progress("copying the database", 1, 2)
-    copy_database(packed or source, optimized)
-    if packed is None:
-        asyncio.run(apply_study_pack(optimized))
+    if engine == "turso":
+        copy_database(baseline, optimized)
+        asyncio.run(apply_study_pack(optimized, engine="turso"))
+    else:
+        copy_database(packed or source, optimized)
+        if packed is None:
+            asyncio.run(apply_study_pack(optimized))
     if progress is not None:
         progress("copying the database", 2, 2)
     return baseline, optimized
@@ -89,15 +126,20 @@ def measure_files(
     cache: bool = False,
     names: Sequence[str] | None = None,
     progress: Progress | None = None,
+    engine: str = "sqlite",
 ) -> BenchReport:
     """Measure every operation on two prepared copies (they are written to)."""
     picks = pick_parameters(baseline)
     clock_value = data_clock(baseline)
 
     async def body() -> BenchReport:
-        async with open_sides(baseline, optimized, clock=lambda: clock_value, cache=cache) as s:
+        async with open_sides(
+            baseline, optimized, clock=lambda: clock_value, cache=cache, engine=engine
+        ) as s:
             ops = await measure_operations(s, picks, runs=runs, names=names, progress=progress)
-        return BenchReport(scale, ops, answers=_answers(baseline))
+        report = BenchReport(scale, ops, answers=_answers(baseline))
+        report.extra["engine"] = engine
+        return report
 
     t0 = time.perf_counter()
     report = asyncio.run(body())
@@ -114,6 +156,7 @@ def run_bench(
     cache: bool = False,
     cache_dir: Path | None = None,
     progress: Progress | None = None,
+    engine: str = "sqlite",
 ) -> BenchReport:
     """Baseline vs optimized for every study-flow operation, on fresh copies.
 
@@ -126,9 +169,11 @@ def run_bench(
         cache: run the optimized variant with ``EdgeDatabase``'s query cache on.
         cache_dir: where seeded files are kept (default :func:`default_cache_dir`).
         progress: ``progress(label, done, total)`` while seeding, copying and measuring.
+        engine: ``"sqlite"`` or ``"turso"`` (both variants run on that engine).
     Raises:
-        ConfigError: unknown scale, unusable source file.
+        ConfigError: unknown scale or engine, unusable source file.
     """
+    parse_engines(engine)
     if source is not None:
         source = check_source(source)
         label, packed = scale or "custom", None
@@ -137,10 +182,10 @@ def run_bench(
         source, packed = cached_pair(cache_dir or default_cache_dir(), label, seed, progress)
     with tempfile.TemporaryDirectory(prefix="edgeopt-bench-") as tmp:
         baseline, optimized = prepare_copies(
-            Path(tmp), source=source, packed=packed, progress=progress
+            Path(tmp), source=source, packed=packed, progress=progress, engine=engine
         )
         report = measure_files(
-            label, baseline, optimized, runs=runs, cache=cache, progress=progress
+            label, baseline, optimized, runs=runs, cache=cache, progress=progress, engine=engine
         )
     report.extra["seed"] = None if packed is None else seed
     report.extra["cache"] = cache

@@ -18,7 +18,9 @@ from typing import Any
 
 from edgedb_opt.bench.operations import OPERATIONS, Call, Operation, Side, Sides
 from edgedb_opt.bench.picks import Picks
+from edgedb_opt.drivers.base import Driver
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
+from edgedb_opt.drivers.turso_driver import TursoDriver
 from edgedb_opt.runtime.database import EdgeDatabase
 from edgedb_opt.runtime.stats import percentile
 from edgedb_opt.study.baseline_writer import BaselineAnswerWriter
@@ -133,11 +135,21 @@ class OperationResult:
 
 @contextlib.asynccontextmanager
 async def open_sides(
-    baseline: Path, optimized: Path, *, clock: Callable[[], Any], cache: bool = False
+    baseline: Path,
+    optimized: Path,
+    *,
+    clock: Callable[[], Any],
+    cache: bool = False,
+    engine: str = "sqlite",
 ) -> AsyncIterator[Sides]:
-    """The baseline on a plain driver (SQLite's default pragmas), the optimized variant on
-    :class:`EdgeDatabase` (runtime pragmas, pools; its query cache only with ``cache``)."""
-    base_db = await SqliteDriver.open(baseline, must_exist=True)
+    """The baseline on a plain driver (the engine's defaults), the optimized variant on
+    :class:`EdgeDatabase` (runtime pragmas, pools; its query cache only with ``cache``).
+    ``engine``: ``"sqlite"`` (the sqlite3 module) or ``"turso"`` (the Turso engine, pyturso)."""
+    base_db: Driver = (
+        await TursoDriver.open(baseline, must_exist=True)
+        if engine == "turso"
+        else await SqliteDriver.open(baseline, must_exist=True)
+    )
     try:
         opt_db = await EdgeDatabase.connect(
             db=str(optimized),
@@ -145,7 +157,7 @@ async def open_sides(
             must_exist=True,
             region=None,
             regions=[],
-            driver=None,
+            driver="turso" if engine == "turso" else None,
         )
     except BaseException:
         await base_db.close()

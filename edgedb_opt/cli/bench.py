@@ -10,7 +10,7 @@ import click
 from edgedb_opt.bench.chart import check_chart_support, write_chart
 from edgedb_opt.bench.demo import DEMO_RUNS, run_demo
 from edgedb_opt.bench.report import BenchReport, load_saved, regressions, table_lines, write_csv
-from edgedb_opt.bench.run import parse_scales, run_bench
+from edgedb_opt.bench.run import parse_engines, parse_scales, run_bench
 from edgedb_opt.cli.common import emit_json, json_option
 from edgedb_opt.cli.progress import ProgressBar
 from edgedb_opt.errors import ConfigError
@@ -48,6 +48,13 @@ def _echo_table(report: BenchReport) -> None:
 @click.option("--chart", type=click.Path(path_type=Path), help="Write a PNG chart (matplotlib).")
 @click.option("--cache", is_flag=True, help="Optimized variant with the query cache on.")
 @click.option(
+    "--engine",
+    type=click.Choice(["sqlite", "turso", "both"]),
+    default="sqlite",
+    show_default=True,
+    help="The engine both variants run on: SQLite, the Turso engine (pyturso), or both in turn.",
+)
+@click.option(
     "--baseline",
     "saved",
     type=click.Path(path_type=Path),
@@ -75,6 +82,7 @@ def bench(
     csv_file: Path | None,
     chart: Path | None,
     cache: bool,
+    engine: str,
     saved: Path | None,
     fail_if_slower: float | None,
     cache_dir: Path | None,
@@ -107,16 +115,20 @@ def bench(
                 cache=cache,
                 cache_dir=cache_dir,
                 progress=bar.update,
+                engine=e,
             )
             for s in names
+            for e in parse_engines(engine)
         ]
     finally:
         bar.close()
     report = reports[-1]
     if as_json:
         data = report.as_dict()
-        if len(reports) > 1:
+        if len(names) > 1:
             data["scales"] = [r.as_dict() for r in reports]
+        if engine == "both":
+            data["engines"] = [r.as_dict() for r in reports[-2:]]
         emit_json(data)
     else:
         for r in reports:
