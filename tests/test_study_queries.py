@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgedb_opt.datagen import seed_database
-from edgedb_opt.drivers.base import Capabilities, Params, Row, TransactionMode
+from edgedb_opt.drivers.base import Capabilities, Driver, Params, Row, TransactionMode
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.drivers.turso_driver import TursoDriver
 from edgedb_opt.errors import ConfigError, InvalidInput, NotFound
@@ -357,7 +357,7 @@ PLANS: list[tuple[str, str, tuple[object, ...], tuple[str, ...]]] = [
      ("idx_user_answers_wrong", "idx_user_answers_user_question_time")),
     ("question_rows", Q.QUESTION_ROWS_SQL, ("[1, 2, 3]",), ("INTEGER PRIMARY KEY",)),
     ("session_progress", Q.SESSION_PROGRESS_SQL, (1,), ("idx_user_answers_session",)),
-    ("user_progress", Q.USER_PROGRESS_SQL, (1, 1, _WEEK, 1, 1, 1, 1, 1, 1),
+    ("user_progress", Q.USER_PROGRESS_SQL, (1, 1, _WEEK, 1, 1, 1, 1, 1, 1, 1, 1),
      ("idx_user_answers_user_time",)),
     ("leaderboard", Q.LEADERBOARD_SQL, (1, 10, _WEEK, 1),
      ("idx_user_progress_leaderboard", "idx_user_answers_user_time")),
@@ -965,9 +965,13 @@ def oracle_streak(data: dict[str, list[tuple[Any, ...]]], user: int, exam: int) 
 
 
 async def compare_everything(
-    path: Path, data: dict[str, list[tuple[Any, ...]]], choice: dict[str, Any], text: str
+    path: Path,
+    data: dict[str, list[tuple[Any, ...]]],
+    choice: dict[str, Any],
+    text: str,
+    engine: str = "sqlite",
 ) -> None:
-    db = await SqliteDriver.open(path)
+    db: Driver = await (TursoDriver if engine == "turso" else SqliteDriver).open(path)
     try:
         opt, base = StudyQueries(db, now=clock), StudyQueries(db, variant="baseline", now=clock)
         exams = [e for (e,) in data["exams"]]
@@ -1034,5 +1038,35 @@ def test_variants_agree_on_generated_databases(
         build(path, data)
         choice = {"difficulty": lo_hi, "objective_ids": objectives, "exclude_recent_hours": hours}
         asyncio.run(compare_everything(path, data, choice, " ".join(words)))
+    finally:
+        shutil.rmtree(folder)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=databases(),
+    lo_hi=st.tuples(st.integers(1, 5), st.integers(1, 5)).map(lambda t: (min(t), max(t))),
+    objectives=st.none() | st.lists(st.integers(1, 4), max_size=2),
+    hours=st.sampled_from([0, 1, 24, 24 * 7]),
+    words=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=2),
+)
+def test_variants_agree_on_the_turso_engine(
+    packed_empty: Path,
+    data: dict[str, list[tuple[Any, ...]]],
+    lo_hi: tuple[int, int],
+    objectives: list[int] | None,
+    hours: int,
+    words: list[str],
+) -> None:
+    # The same differential on the engine embedded replicas run: its own planner executes
+    # the optimized statements (the streak, the keyset pages, the picks) and must give the
+    # baseline's rows and the oracle's streak.
+    folder = Path(tempfile.mkdtemp(prefix="edgeopt-hyp-turso-"))
+    try:
+        path = folder / "db.db"
+        shutil.copyfile(packed_empty, path)
+        build(path, data)
+        choice = {"difficulty": lo_hi, "objective_ids": objectives, "exclude_recent_hours": hours}
+        asyncio.run(compare_everything(path, data, choice, " ".join(words), engine="turso"))
     finally:
         shutil.rmtree(folder)

@@ -293,12 +293,13 @@ async def session_groups(db: StudyDatabase, session_id: int) -> list[Row]:
 
 
 # The progress row, the week's answers (a range of idx_user_answers_user_time) and the
-# streak in one statement. The streak numbers the answers newest first with ROW_NUMBER()
-# and stops at the first wrong one: SQLite streams the window in index order, so this
-# reads the streak, not the history. The unary + keeps the planner from building an
-# automatic index on is_correct, which would read the whole history first (40x slower
-# for a heavy user). Only a user with no wrong answer on the exam at all falls through
-# to counting every answer.
+# streak in one statement. The streak is the number of answers after the latest wrong one
+# (in (answered_at, id) order): the latest wrong answer is found walking
+# idx_user_answers_user_time backwards from the newest answer, and the answers after it are
+# one range of the same index. Both engines run it that way; the former ROW_NUMBER() over the
+# user's answers was streamed by SQLite but sorted whole by the Turso engine (10x slower for a
+# heavy user). The unary + keeps SQLite from building an automatic index on is_correct. A user
+# with no wrong answer on the exam falls through to counting every answer.
 _EXAM_ANSWERS = """FROM user_answers
             CROSS JOIN questions ON questions.id = user_answers.question_id
             WHERE user_answers.user_id = ? AND questions.exam_id = ?"""
@@ -306,14 +307,14 @@ USER_PROGRESS_SQL = f"""
 SELECT {PROGRESS_COLUMNS},
        (SELECT COUNT(*) {_EXAM_ANSWERS} AND user_answers.answered_at >= ?) AS answers_7d,
        COALESCE(
-           (SELECT ordered.position - 1
-            FROM (SELECT user_answers.is_correct AS is_correct,
-                         ROW_NUMBER() OVER (
-                             ORDER BY user_answers.answered_at DESC, user_answers.id DESC
-                         ) AS position
-                  {_EXAM_ANSWERS}) AS ordered
-            WHERE +ordered.is_correct = 0
-            LIMIT 1),
+           (SELECT (SELECT COUNT(*) {_EXAM_ANSWERS}
+                      AND user_answers.answered_at >= wrong.answered_at
+                      AND (user_answers.answered_at, user_answers.id)
+                          > (wrong.answered_at, wrong.id))
+            FROM (SELECT user_answers.answered_at AS answered_at, user_answers.id AS id
+                  {_EXAM_ANSWERS} AND +user_answers.is_correct = 0
+                  ORDER BY user_answers.answered_at DESC, user_answers.id DESC
+                  LIMIT 1) AS wrong),
            (SELECT COUNT(*) {_EXAM_ANSWERS})) AS current_streak
 FROM (SELECT 1) AS one
 LEFT JOIN user_progress
@@ -324,7 +325,7 @@ async def user_progress(
     db: StudyDatabase, user_id: int, exam_id: int, week_start: str
 ) -> tuple[Row | None, int, int]:
     """The progress row (None if absent), answers since ``week_start``, current streak."""
-    params = (user_id, exam_id, week_start, user_id, exam_id, user_id, exam_id, user_id, exam_id)
+    params = (user_id, exam_id, week_start, *(user_id, exam_id) * 3, user_id, exam_id)
     ((*progress, week, streak),) = await db.fetch_all(USER_PROGRESS_SQL, params)
     return (tuple(progress) if progress[0] is not None else None), week, streak
 
