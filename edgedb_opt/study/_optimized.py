@@ -293,29 +293,39 @@ async def session_groups(db: StudyDatabase, session_id: int) -> list[Row]:
 
 
 # The progress row, the week's answers (a range of idx_user_answers_user_time) and the
-# streak in one statement. The streak is the number of answers after the latest wrong one
-# (in (answered_at, id) order): the latest wrong answer is found walking
-# idx_user_answers_user_time backwards from the newest answer, and the answers after it are
-# one range of the same index. Both engines run it that way; the former ROW_NUMBER() over the
-# user's answers was streamed by SQLite but sorted whole by the Turso engine (10x slower for a
-# heavy user). The unary + keeps SQLite from building an automatic index on is_correct. A user
-# with no wrong answer on the exam falls through to counting every answer.
+# streak in one statement. The streak is the number of answers after the latest wrong one in
+# (answered_at, id) order, or all of them when none is wrong: the bound is the latest wrong
+# answer (idx_user_answers_user_time walked backwards from the newest answer, stopping at the
+# first wrong one) or else the oldest answer counted in (extra = 1), and the answers after it
+# are one range of the same index. No ROW_NUMBER() over the user's answers (SQLite streamed
+# it, the Turso engine sorted all of them) and no separate count of every answer (the Turso
+# engine evaluates every scalar subquery, needed or not). "answered_at >= ''" holds for every
+# row (TEXT affinity and NOT NULL: a value is TEXT or BLOB, both >= ''); it is there for the
+# Turso engine's planner, which takes the index that orders by answered_at only given a range
+# on it. The unary + keeps SQLite from building an automatic index on is_correct.
 _EXAM_ANSWERS = """FROM user_answers
             CROSS JOIN questions ON questions.id = user_answers.question_id
             WHERE user_answers.user_id = ? AND questions.exam_id = ?"""
+_STREAK_BOUND = f"""SELECT user_answers.answered_at AS answered_at, user_answers.id AS id,
+                         {{extra}} AS extra
+                  {_EXAM_ANSWERS} AND user_answers.answered_at >= ''{{wrong}}
+                  ORDER BY user_answers.answered_at {{order}}, user_answers.id {{order}}
+                  LIMIT 1"""
 USER_PROGRESS_SQL = f"""
 SELECT {PROGRESS_COLUMNS},
        (SELECT COUNT(*) {_EXAM_ANSWERS} AND user_answers.answered_at >= ?) AS answers_7d,
        COALESCE(
            (SELECT (SELECT COUNT(*) {_EXAM_ANSWERS}
-                      AND user_answers.answered_at >= wrong.answered_at
+                      AND user_answers.answered_at >= bound.answered_at
                       AND (user_answers.answered_at, user_answers.id)
-                          > (wrong.answered_at, wrong.id))
-            FROM (SELECT user_answers.answered_at AS answered_at, user_answers.id AS id
-                  {_EXAM_ANSWERS} AND +user_answers.is_correct = 0
-                  ORDER BY user_answers.answered_at DESC, user_answers.id DESC
-                  LIMIT 1) AS wrong),
-           (SELECT COUNT(*) {_EXAM_ANSWERS})) AS current_streak
+                          > (bound.answered_at, bound.id)) + bound.extra
+            FROM (SELECT * FROM ({_STREAK_BOUND.format(
+                      extra=0, wrong=" AND +user_answers.is_correct = 0", order="DESC")})
+                  UNION ALL
+                  SELECT * FROM ({_STREAK_BOUND.format(extra=1, wrong="", order="ASC")})
+                  ORDER BY extra
+                  LIMIT 1) AS bound),
+           0) AS current_streak
 FROM (SELECT 1) AS one
 LEFT JOIN user_progress
        ON user_progress.user_id = ? AND user_progress.exam_id = ?"""
