@@ -319,8 +319,9 @@ SELECT {PROGRESS_COLUMNS},
                       AND user_answers.answered_at >= bound.answered_at
                       AND (user_answers.answered_at, user_answers.id)
                           > (bound.answered_at, bound.id)) + bound.extra
-            FROM (SELECT * FROM ({_STREAK_BOUND.format(
-                      extra=0, wrong=" AND +user_answers.is_correct = 0", order="DESC")})
+            FROM (SELECT * FROM ({
+    _STREAK_BOUND.format(extra=0, wrong=" AND +user_answers.is_correct = 0", order="DESC")
+})
                   UNION ALL
                   SELECT * FROM ({_STREAK_BOUND.format(extra=1, wrong="", order="ASC")})
                   ORDER BY extra
