@@ -170,3 +170,5 @@ def test_the_turso_engine_reads_the_history_in_index_order(turso_packed: Path) -
     for sql in (HISTORY_FIRST_SQL, HISTORY_AFTER_SQL):
         text = turso_plan(turso_packed, sql, [1] * sql.count("?"))
         assert "idx_user_answers_user_time" in text and "SORTER" not in text, text
+    # A later page seeks to its key rather than walking down to it from the newest answer.
+    assert "answered_at<=?" in turso_plan(turso_packed, HISTORY_AFTER_SQL, [1] * 5)

@@ -368,7 +368,8 @@ PLANS: list[tuple[str, str, tuple[object, ...], tuple[str, ...]]] = [
     ("growth", Q.GROWTH_SQL, (1, "2026-05-02", "2026-06-01", "2026-05-02"),
      ("idx_growth_metrics_timeseries",)),
     ("history_first", Q.HISTORY_FIRST_SQL, (1, 51), ("idx_user_answers_user_time",)),
-    ("history_after", Q.HISTORY_AFTER_SQL, (1, _CUT, 10**9, 51), ("idx_user_answers_user_time",)),
+    ("history_after", Q.HISTORY_AFTER_SQL, (1, _CUT, _CUT, 10**9, 51),
+     ("idx_user_answers_user_time",)),
 ]  # fmt: skip
 
 

@@ -42,13 +42,17 @@ PRACTICE_PLAIN_SQL = _PRACTICE.format(objectives="")
 
 # Practice with the pack's bank version: the same two lists, except that the candidates are
 # listed only when the version differs from the one the caller kept its list at (the third
-# parameter; NULL lists them). CASE evaluates its ELSE subquery only when taken.
+# parameter; NULL lists them). The candidates' loop runs inside a one-row "changed" table that
+# is empty when the version is the kept one, so no engine walks them then: a CASE would do
+# for SQLite, which evaluates only the branch taken, but the Turso engine evaluates every
+# scalar subquery of a statement.
 _PRACTICE_VERSIONED = f"""
 SELECT {_RECENT},
        (SELECT version FROM {VERSION_TABLE}) AS version,
-       CASE WHEN (SELECT version FROM {VERSION_TABLE}) = ? THEN NULL
-            ELSE {_CANDIDATES}
-       END AS candidates"""
+       (SELECT group_concat(questions.id)
+        FROM (SELECT 1 WHERE ((SELECT version FROM {VERSION_TABLE}) = ?) IS NOT TRUE) AS changed
+        CROSS JOIN questions
+        WHERE {CANDIDATE_FILTER}) AS candidates"""
 PRACTICE_SQL = _PRACTICE_VERSIONED.format(objectives="")
 
 # The picked rows by key, in pick order (json_each keeps the order of the array).
@@ -406,8 +410,12 @@ async def growth(db: StudyDatabase, account_id: int, first: str, end: str) -> li
 # Fixture answer_history_keyset: (answered_at, id) of the last row as a row value, a range
 # of idx_user_answers_user_time read in index order, no OFFSET.
 HISTORY_FIRST_SQL = HISTORY_TEMPLATE.format(after="", page="LIMIT ?")
+# "answered_at <= ?" is implied by the row value; written out, it makes the Turso engine's
+# planner seek to the key instead of walking down to it from the newest answer.
 HISTORY_AFTER_SQL = HISTORY_TEMPLATE.format(
-    after="\n  AND (user_answers.answered_at, user_answers.id) < (?, ?)", page="LIMIT ?"
+    after="\n  AND user_answers.answered_at <= ?"
+    "\n  AND (user_answers.answered_at, user_answers.id) < (?, ?)",
+    page="LIMIT ?",
 )
 
 
@@ -417,4 +425,4 @@ async def answer_history(
     """Up to ``limit`` rows after the key ``(answered_at, id)``, newest first."""
     if after is None:
         return await db.fetch_all(HISTORY_FIRST_SQL, (user_id, limit))
-    return await db.fetch_all(HISTORY_AFTER_SQL, (user_id, *after, limit))
+    return await db.fetch_all(HISTORY_AFTER_SQL, (user_id, after[0], *after, limit))
