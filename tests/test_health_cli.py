@@ -55,3 +55,23 @@ def test_a_missing_database_is_one_line_and_not_created(tmp_path: Path) -> None:
         f"edgeopt: error: database {tmp_path / 'absent.db'} does not exist"
     ]
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_the_plan_check_reads_the_turso_engines_plans(seeded_db: Path, tmp_path: Path) -> None:
+    # The hot-query plan check on a file run by the Turso engine (its own planner): before
+    # the pack the hot queries scan; with the pack applied through that engine, all of them
+    # but search (no FTS5 there) use indexes.
+    import asyncio
+
+    from edgedb_opt.bench.data import apply_study_pack
+
+    path = tmp_path / "turso.db"
+    path.write_bytes(seeded_db.read_bytes())
+    before = edgeopt("health", "--db", f"turso:{path}", "--json")
+    checks = {c["name"]: c for c in json.loads(before.stdout)["checks"]}
+    assert checks["index_use"]["level"] != "ok", checks["index_use"]
+    asyncio.run(apply_study_pack(path, engine="turso"))
+    after = edgeopt("health", "--db", f"turso:{path}", "--json")
+    checks = {c["name"]: c for c in json.loads(after.stdout)["checks"]}
+    assert checks["index_use"]["level"] == "ok", checks["index_use"]
+    assert checks["index_use"]["detail"] == "all 11 hot queries use indexes"

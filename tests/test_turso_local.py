@@ -65,3 +65,24 @@ def test_cli_status_through_turso(tmp_path: Path) -> None:
     skipped = [r for r in rows if r["state"] == "skipped"]
     assert [r["id"] for r in skipped] == ["questions_fts", "search_filter"]  # no FTS5 in Turso
     assert all("fts5" in r["reason"] for r in skipped)
+
+
+async def test_a_closed_turso_file_is_free_for_another_process(tmp_path: Path) -> None:
+    # The Turso engine locks its file; pyturso's closed connection kept the lock until the
+    # garbage collector ran, so a CLI or a second app started right after a close failed
+    # with "File is locked by another process".
+    import subprocess
+    import sys
+
+    from edgedb_opt.drivers.turso_driver import TursoDriver
+
+    path = tmp_path / "t.db"
+    db = await TursoDriver.open(path)
+    await db.execute("CREATE TABLE t (x)")
+    await db.close()
+    probe = "import sys, turso; print(turso.connect(sys.argv[1]).execute('SELECT 1').fetchall())"
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "[(1,)]", done.stderr[-300:]
+    assert db.closed

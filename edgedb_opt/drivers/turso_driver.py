@@ -83,6 +83,12 @@ class TursoDriver(DbApiDriver):
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         return (await self._in_worker(sql, params))[0]
 
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            _release(self._conn)
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         return (await self._in_worker(sql, params))[1]
 
@@ -392,10 +398,19 @@ class TursoReplicaDriver(TursoDriver):
         self._closed = True
         await self._settle()
         await _close_within(self._conn, self._sync_timeout)
+        _release(self._conn)
         if failure is not None:
             raise DriverError(
                 f"closed {self.target} with local changes not pushed yet: {failure}"
             ) from failure
+
+
+def _release(conn: Any) -> None:
+    """Drop a closed pyturso connection's hold on its database: the engine keeps the file
+    locked (other processes cannot open it) until the native database object is freed, and
+    pyturso's closed connection still references it."""
+    with contextlib.suppress(AttributeError):
+        conn._conn = None
 
 
 async def _opened(conn: Any) -> None:
