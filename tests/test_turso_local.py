@@ -74,8 +74,6 @@ async def test_a_closed_turso_file_is_free_for_another_process(tmp_path: Path) -
     import subprocess
     import sys
 
-    from edgedb_opt.drivers.turso_driver import TursoDriver
-
     path = tmp_path / "t.db"
     db = await TursoDriver.open(path)
     await db.execute("CREATE TABLE t (x)")
