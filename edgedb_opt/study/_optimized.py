@@ -8,9 +8,11 @@ EXPLAIN them; the study picks are formatted with ``{objectives}`` at run time.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 from edgedb_opt.drivers.base import Params, Row, fetch_quick, fetch_then
@@ -373,11 +375,22 @@ async def leaderboard(db: StudyDatabase, exam_id: int, limit: int, week_start: s
     return await db.fetch_all(LEADERBOARD_SQL, (exam_id, limit, week_start, exam_id))
 
 
-# Fixture growth_timeseries, index-only on idx_growth_metrics_timeseries. The window is
-# seven calendar days (RANGE over the day number), read from six days before the first
-# day shown, so the first day's averages are whole; the outer filter runs after the
-# window (SQLite pushes no WHERE into a window subquery without PARTITION BY).
+# Fixture growth_timeseries, index-only on idx_growth_metrics_timeseries: the rows of the
+# days shown and of the six days before them (so the first day's 7-day figures are whole),
+# in date order. The 7-day sums are a sliding window over calendar days, summed in Python
+# when every day is a YYYY-MM-DD date and every summed value an integer or NULL (exactly
+# SQL's SUM then); otherwise GROWTH_WINDOW_SQL computes them in SQL. A window function in
+# SQL costs the Turso engine two sorts of the rows it already reads in order.
 GROWTH_SQL = """
+SELECT growth_metrics.date, growth_metrics.followers, growth_metrics.new_followers,
+       growth_metrics.impressions, growth_metrics.engagements, growth_metrics.ai_costs
+FROM growth_metrics
+WHERE growth_metrics.account_id = ?
+  AND growth_metrics.date >= date(?, '-6 days') AND growth_metrics.date < ?
+ORDER BY growth_metrics.date"""
+# The same in SQL: seven calendar days (RANGE over the day number), the outer filter after the
+# window (SQLite pushes no WHERE into a window subquery without PARTITION BY).
+GROWTH_WINDOW_SQL = """
 SELECT day, followers, new_followers, impressions, engagements, ai_costs,
        new_followers_7d, engagements_7d, impressions_7d, days_7d
 FROM (
@@ -397,14 +410,53 @@ FROM (
 ) AS series
 WHERE day >= ?
 ORDER BY day"""
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _int_sum(values: Iterable[Any]) -> int | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _weekly(rows: list[Row], first: str) -> list[Row] | None:
+    """The rows from ``first`` on with their 7-day sums, or None when SQL must do it."""
+    days: list[int] = []
+    for row in rows:
+        day = row[0]
+        if not (isinstance(day, str) and _ISO_DAY.fullmatch(day)):
+            return None
+        if any(v is not None and type(v) is not int for v in row[2:5]):
+            return None  # a REAL or TEXT value: SQL's SUM rules, not Python's
+        try:
+            days.append(dt.date.fromisoformat(day).toordinal())
+        except ValueError:
+            return None
+    out: list[Row] = []
+    lo = 0
+    for i, row in enumerate(rows):
+        if row[0] < first:
+            continue
+        while days[lo] < days[i] - 6:
+            lo += 1
+        hi = i  # RANGE ... CURRENT ROW takes the rows of the same day after this one too
+        while hi + 1 < len(rows) and days[hi + 1] == days[i]:
+            hi += 1
+        week = rows[lo : hi + 1]
+        sums = (_int_sum(w[k] for w in week) for k in (2, 4, 3))
+        out.append((*row, *sums, len(week)))
+    return out
 
 
 async def growth(db: StudyDatabase, account_id: int, first: str, end: str) -> list[Row]:
-    """Daily rows in [first, end) with 7-day sums from one window pass.
+    """Daily rows in [first, end) with 7-day sums.
 
     A quick read: at most ``days + 6`` rows of one account from the covering index.
     """
-    return await fetch_quick(db, GROWTH_SQL, (account_id, first, end, first))
+    rows = await fetch_quick(db, GROWTH_SQL, (account_id, first, end))
+    weekly = _weekly(rows, first)
+    if weekly is None:
+        weekly = await db.fetch_all(GROWTH_WINDOW_SQL, (account_id, first, end, first))
+    return weekly
 
 
 # Fixture answer_history_keyset: (answered_at, id) of the last row as a row value, a range
