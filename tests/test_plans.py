@@ -103,26 +103,13 @@ def test_hot_query_uses_its_pack_index(path: Path, before_after: tuple[Path, Pat
 
 
 @pytest.fixture(scope="module")
-def turso_packed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny seeded database with the study pack, made through the Turso engine."""
-    from edgedb_opt.datagen import seed_database
-    from edgedb_opt.drivers.turso_driver import TursoDriver
-    from edgedb_opt.migrate import Migrator, load_pack
-    from edgedb_opt.schema import init_schema
-    from tests.conftest import ANCHOR
+def turso_packed(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny seeded database with the study pack applied through the Turso engine."""
+    from edgedb_opt.bench.data import apply_study_pack
 
     path = tmp_path_factory.mktemp("turso-plans") / "packed.db"
-
-    async def make() -> None:
-        db = await TursoDriver.open(path)
-        try:
-            await init_schema(db)
-            await seed_database(db, scale="tiny", anchor=ANCHOR)
-            await Migrator(db, [load_pack("study")]).apply()
-        finally:
-            await db.close()
-
-    asyncio.run(make())
+    shutil.copyfile(seeded_template, path)
+    asyncio.run(apply_study_pack(path, engine="turso"))
     return path
 
 

@@ -1019,6 +1019,10 @@ async def compare_everything(
         await db.close()
 
 
+# On SQLite and on the Turso engine (the one embedded replicas run): its own planner executes
+# the optimized statements (the streak, the keyset pages, the picks, the growth sums), which
+# must give the baseline's rows and the oracle's streak.
+@pytest.mark.parametrize("engine", ["sqlite", "turso"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=databases(),
@@ -1029,6 +1033,7 @@ async def compare_everything(
 )
 def test_variants_agree_on_generated_databases(
     packed_empty: Path,
+    engine: str,
     data: dict[str, list[tuple[Any, ...]]],
     lo_hi: tuple[int, int],
     objectives: list[int] | None,
@@ -1041,36 +1046,6 @@ def test_variants_agree_on_generated_databases(
         shutil.copyfile(packed_empty, path)
         build(path, data)
         choice = {"difficulty": lo_hi, "objective_ids": objectives, "exclude_recent_hours": hours}
-        asyncio.run(compare_everything(path, data, choice, " ".join(words)))
-    finally:
-        shutil.rmtree(folder)
-
-
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    data=databases(),
-    lo_hi=st.tuples(st.integers(1, 5), st.integers(1, 5)).map(lambda t: (min(t), max(t))),
-    objectives=st.none() | st.lists(st.integers(1, 4), max_size=2),
-    hours=st.sampled_from([0, 1, 24, 24 * 7]),
-    words=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=2),
-)
-def test_variants_agree_on_the_turso_engine(
-    packed_empty: Path,
-    data: dict[str, list[tuple[Any, ...]]],
-    lo_hi: tuple[int, int],
-    objectives: list[int] | None,
-    hours: int,
-    words: list[str],
-) -> None:
-    # The same differential on the engine embedded replicas run: its own planner executes
-    # the optimized statements (the streak, the keyset pages, the picks) and must give the
-    # baseline's rows and the oracle's streak.
-    folder = Path(tempfile.mkdtemp(prefix="edgeopt-hyp-turso-"))
-    try:
-        path = folder / "db.db"
-        shutil.copyfile(packed_empty, path)
-        build(path, data)
-        choice = {"difficulty": lo_hi, "objective_ids": objectives, "exclude_recent_hours": hours}
-        asyncio.run(compare_everything(path, data, choice, " ".join(words), engine="turso"))
+        asyncio.run(compare_everything(path, data, choice, " ".join(words), engine=engine))
     finally:
         shutil.rmtree(folder)
