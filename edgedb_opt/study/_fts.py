@@ -132,7 +132,8 @@ async def search_fts(
 async def fts_unavailable(db: StudyDatabase) -> str | None:
     """Why the optimized search cannot use FTS5 on ``db``, or None when it can."""
     if not db.capabilities.fts5:
-        return f"{getattr(db, 'name', 'this engine')} has no FTS5 module"
+        engine = "the Turso engine" if "turso" in getattr(db, "target", "") else "its engine"
+        return f"{getattr(db, 'target', 'the database')}: {engine} has no FTS5 module"
     if not await has_object(db, "table", "questions_fts"):
         return "the questions_fts table is absent (study pack step questions_fts)"
     return None
