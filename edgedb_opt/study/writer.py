@@ -565,9 +565,9 @@ class AnswerWriter:
         """The result of one call: its counts as if it had been written ``alone``, and which
         of its keys ``stored`` (the group's batch) inserted; ``taken`` holds the keys that
         earlier calls of the group inserted (a repeat of one is this call's duplicate)."""
-        inserted = set(stored.result.client_answer_ids)
         taken = taken if taken is not None else set()
-        ids = [a.client_answer_id for a in items if a.client_answer_id in inserted - taken]
+        free = set(stored.result.client_answer_ids) - taken  # once, not once per item
+        ids = [a.client_answer_id for a in items if a.client_answer_id in free]
         taken.update(ids)
         mine = set(ids)
         dups = [a.client_answer_id for a in items if a.client_answer_id not in mine]
