@@ -47,8 +47,6 @@ from edgedb_opt.drivers.base import SupportsSync
 from edgedb_opt.errors import ConfigError, EdgeOptError, InvalidInput, http_status
 from edgedb_opt.runtime import consistency
 from edgedb_opt.runtime.database import EdgeDatabase
-from edgedb_opt.runtime.health import replica_checks
-from edgedb_opt.runtime.pool import EndpointPool
 from edgedb_opt.runtime.settings import Settings
 
 __all__ = [
@@ -137,16 +135,11 @@ def lifespan(
         except EdgeOptError as exc:
             log.error("edgeopt: cannot open the database: %s", exc)
             raise
-        try:
-            empty = await _empty_replicas(db)
-        except BaseException:
-            await db.close()
-            raise
-        if empty:
+        if db.empty_replicas:
             log.warning(
                 "edgeopt: the replicas of %s have no tables; reads there fail until their"
                 " server serves the database (see the health check replica:<region>)",
-                ", ".join(empty),
+                ", ".join(db.empty_replicas),
             )
         state = getattr(app, "state", None)
         if state is not None:
@@ -161,14 +154,6 @@ def lifespan(
             await db.close()
 
     return run
-
-
-async def _empty_replicas(db: EdgeDatabase) -> list[str]:
-    """Regions whose replica holds no table of its own: those the database named when it
-    opened, and those the health check names now (it leaves out the Turso engine's tables)."""
-    named = set(getattr(db, "empty_replicas", ()))
-    named |= {c.name.removeprefix("replica:") for c in await replica_checks(db) if c.level != "ok"}
-    return [name for name in db.pools if name in named]
 
 
 def database(where: Any = None) -> EdgeDatabase:
@@ -398,10 +383,9 @@ class RuntimeCollector:
             "edgeopt_replica_sync_failing", "1 while the replica's last sync failed", labels=labels
         )
         pulls = CounterMetricFamily("edgeopt_replica_pulls", "pulls that succeeded", labels=labels)
-        for name, pool in self.db.pools.items():
-            conn = pool.driver if isinstance(pool, EndpointPool) else None
-            if conn is None or not isinstance(conn, SupportsSync):
-                continue
+        for name, conn in self.db.replicas().items():
+            if not isinstance(conn, SupportsSync):
+                continue  # replaced by a recycle since replicas() looked
             state = conn.sync_stats()
             seconds = state.lag_seconds
             lag.add_metric([name], math.inf if seconds is None else seconds)

@@ -186,9 +186,7 @@ class EdgeDatabase:
         self.writer_id = consistency.new_writer_id()
         self.position = 0
         self._assigned = 0
-        self.positions_on = settings.consistency_tokens and any(
-            isinstance(getattr(p, "driver", None), SupportsSync) for p in self.pools.values()
-        )
+        self.positions_on = settings.consistency_tokens and bool(self.replicas())
         self._table_ready = False
         self._seen: LRUCache[tuple[str, str], tuple[int, int]] = LRUCache(1024)
         self._pulling: dict[str, asyncio.Future[bool]] = {}
@@ -291,10 +289,7 @@ class EdgeDatabase:
         database (a server started on a file that was filled beside it, not through the
         sync protocol, serves none of that file's tables)."""
         self.empty_replicas = []
-        for name, pool in self.pools.items():
-            conn = pool.driver if isinstance(pool, EndpointPool) else None
-            if conn is None or not isinstance(conn, SupportsSync):
-                continue
+        for name, conn in self.replicas().items():
             with contextlib.suppress(DriverError):
                 if not await app_tables(conn):  # the engine's own tables do not count
                     self.empty_replicas.append(name)
@@ -322,6 +317,15 @@ class EdgeDatabase:
             region=region_for_request(self.settings, headers),
             required=consistency.token_from_headers(headers) if self.positions_on else None,
         )
+
+    def replicas(self) -> dict[str, Driver]:
+        """The regions that are embedded replicas, each with its current driver (it syncs:
+        ``isinstance(driver, SupportsSync)``), in configuration order."""
+        return {
+            name: pool.driver
+            for name, pool in self.pools.items()
+            if isinstance(pool, EndpointPool) and isinstance(pool.driver, SupportsSync)
+        }
 
     # -- the study flow, kept ----------------------------------------------------------------
     def study(self, region: str | None = None, **options: Any) -> StudyQueries:

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from edgedb_opt.drivers.base import Driver, SupportsSync
+from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import DriverError, PoolTimeout
-from edgedb_opt.runtime.pool import EndpointPool, Pool
+from edgedb_opt.runtime.pool import Pool
 from edgedb_opt.schema import app_tables
 
 if TYPE_CHECKING:
@@ -249,11 +249,7 @@ async def replica_checks(db: EdgeDatabase, *, timeout: float = 2.0) -> list[Chec
     is empty (nothing seeded yet). A region that does not answer within ``timeout`` seconds
     is left to its region check.
     """
-    replicas = [
-        name
-        for name, pool in db.pools.items()
-        if isinstance(pool, EndpointPool) and isinstance(pool.driver, SupportsSync)
-    ]
+    replicas = list(db.replicas())
     if not replicas:
         return []
     counts = {name: await _table_count(pool, timeout) for name, pool in db.pools.items()}
