@@ -185,6 +185,15 @@ class InvalidInput(EdgeOptError):
         self.field = field
         self.reason = reason if reason is not None else message
 
+    @classmethod
+    def of(cls, field: str, reason: str) -> InvalidInput:
+        """The error for ``field`` refused because ``reason``; the message is both.
+
+        >>> str(InvalidInput.of("limit", "must be at least 1, not 0"))
+        'limit must be at least 1, not 0'
+        """
+        return cls(f"{field} {reason}", field=field, reason=reason)
+
 
 class NotFound(EdgeOptError):
     """A row the request names does not exist (``unknown study session 7``).

@@ -108,7 +108,7 @@ class Limits(BaseModel):
             reason = f"must be between 1 and {self.max_id}, not {show(value)}"
         else:
             return value
-        raise InvalidInput(f"{name} {reason}", field=name, reason=reason)
+        raise InvalidInput.of(name, reason)
 
     def check_page(self, name: str, value: object) -> int:
         """A ``limit``: an ``int`` within 1..max_page, else InvalidInput (never clamped)."""
@@ -124,7 +124,7 @@ class Limits(BaseModel):
             reason = f"must be at most {high}, not {show(value)}"
         else:
             return value
-        raise InvalidInput(f"{name} {reason}", field=name, reason=reason)
+        raise InvalidInput.of(name, reason)
 
     def check_hours(self, name: str, value: object) -> float:
         """A window in hours: a finite number (not a bool) within 0..max_window_days * 24."""
@@ -137,7 +137,7 @@ class Limits(BaseModel):
             reason = f"must be between 0 and {high} hours, not {show(value)}"
         else:
             return value
-        raise InvalidInput(f"{name} {reason}", field=name, reason=reason)
+        raise InvalidInput.of(name, reason)
 
     def check_text(self, name: str, value: object) -> str:
         """A ``str`` of at most ``max_search_text`` characters, else InvalidInput."""
@@ -147,7 +147,7 @@ class Limits(BaseModel):
             reason = f"must be at most {self.max_search_text} characters, not {len(value)}"
         else:
             return value
-        raise InvalidInput(f"{name} {reason}", field=name, reason=reason)
+        raise InvalidInput.of(name, reason)
 
 
 #: The limits used when none are given.

@@ -206,16 +206,12 @@ def coerce_answers(
     limits = limits or DEFAULT_LIMITS
     if isinstance(answers, Answer | Mapping | str | bytes) or not isinstance(answers, Iterable):
         what = "a single answer" if isinstance(answers, Answer | Mapping) else show(answers)
-        raise InvalidInput(
-            f"answers must be a list of answers, not {what}",
-            field="answers",
-            reason=f"must be a list of answers, not {what}",
-        )
+        raise InvalidInput.of("answers", f"must be a list of answers, not {what}")
     raws = list(itertools.islice(answers, limits.max_batch + 1))
     if len(raws) > limits.max_batch:
         count = len(answers) if isinstance(answers, Sequence) else f"more than {limits.max_batch}"
         reason = f"must hold at most {limits.max_batch} answers, not {count}"
-        raise InvalidInput(f"answers {reason}", field="answers", reason=reason)
+        raise InvalidInput.of("answers", reason)
     clock = now if now is not None else dt.datetime.now(dt.UTC)
     items: list[Answer] = []
     seen: dict[str, int] = {}

@@ -145,7 +145,7 @@ _MAX_CURSOR = 256
 
 def _not_a_cursor(cursor: object) -> InvalidInput:
     reason = f"is not an answer_history cursor: {show(cursor)}"
-    return InvalidInput(f"after {reason}", field="after", reason=reason)
+    return InvalidInput.of("after", reason)
 
 
 def _count(value: object) -> bool:
@@ -201,7 +201,7 @@ def _per_question(mode: str, seed: int | None) -> bool:
 
 
 def _invalid(name: str, reason: str) -> InvalidInput:
-    return InvalidInput(f"{name} {reason}", field=name, reason=reason)
+    return InvalidInput.of(name, reason)
 
 
 def _difficulty(value: object) -> tuple[int, int]:
