@@ -30,7 +30,7 @@ import re
 import secrets
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "capture",
     "current_scope",
     "last_written",
+    "needed",
     "new_writer_id",
     "note_written",
     "reading",
@@ -198,6 +199,13 @@ def last_written() -> Position | None:
     return _WRITTEN.get()
 
 
+def needed() -> Position | None:
+    """The position the reads of this code must reach: its request's (the token it came
+    with, then its writes), else, outside a request, this context's own last write."""
+    scope = _SCOPE.get()
+    return scope.required if scope is not None else _WRITTEN.get()
+
+
 #: Until when (the database's timer) this context reads from the primary after its last
 #: write: read-your-writes inside a request when positions are off.
 _PRIMARY_UNTIL: ContextVar[float] = ContextVar("edgeopt_primary_until", default=-1.0)
@@ -242,10 +250,8 @@ class ReadRecord:
     """
 
     lowest: int | None = None
-    reads: int = field(default=0)
 
     def saw(self, position: int | None) -> None:
-        self.reads += 1
         if position is not None and (self.lowest is None or position < self.lowest):
             self.lowest = position
 

@@ -374,8 +374,7 @@ class EdgeDatabase:
     def required(self) -> int:
         """The position of this process's writes the current request (else the current
         context, after its own writes) must read at."""
-        scope = consistency.current_scope()
-        need = scope.required if scope is not None else consistency.last_written()
+        need = consistency.needed()
         return need.n if need is not None and need.writer == self.writer_id else 0
 
     async def _ensure_table(self, conn: Driver) -> None:
@@ -524,9 +523,7 @@ class EdgeDatabase:
         serve it."""
         order = self._read_order(region)
         scope = consistency.current_scope()
-        need = None
-        if self.positions_on:  # the request's token, else this context's own last write
-            need = scope.required if scope is not None else consistency.last_written()
+        need = consistency.needed() if self.positions_on else None
         if need is not None and self._primary in order:
             # The primary is the fallback of a region short of the request's position.
             order = [n for n in order if n != self._primary]
