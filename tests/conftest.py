@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from edgedb_opt.datagen import seed_database
-from edgedb_opt.drivers.sqlite_driver import SqliteDriver
+from edgedb_opt.drivers.sqlite_driver import SqliteDriver, sqlite_capabilities
 from edgedb_opt.migrate import Migrator, load_pack
 from edgedb_opt.schema import init_schema
 
@@ -25,6 +25,13 @@ STUDY_PACK = REPO / "schema" / "packs" / "study"
 ANCHOR = dt.datetime(2026, 6, 1)
 
 pytest_plugins = ["tests.turso_server"]
+
+#: Steps of the study pack that SQLite skips: variants for engines whose planner needs them.
+SKIPPED_ON_SQLITE = frozenset(
+    s.id for s in load_pack("study").steps if sqlite_capabilities().missing(s.needs)
+)
+#: The study pack's steps that apply on SQLite, in order.
+APPLIED_ON_SQLITE = tuple(s.id for s in load_pack("study").steps if s.id not in SKIPPED_ON_SQLITE)
 
 
 async def make_seeded(path: Path, *, scale: str = "tiny", seed: int = 42) -> None:

@@ -23,7 +23,7 @@ from edgedb_opt.runtime.health import health
 from edgedb_opt.runtime.monitor import NPlusOneWarning
 from edgedb_opt.runtime.regions import load_settings
 from edgedb_opt.study import AnswerWriter, StudyQueries
-from tests.conftest import ANCHOR, apply_pack, query
+from tests.conftest import ANCHOR, APPLIED_ON_SQLITE, apply_pack, query
 
 
 def clock() -> dt.datetime:
@@ -54,7 +54,7 @@ async def test_it_is_a_driver_that_the_study_flow_and_migrations_run_on(seeded_d
         assert isinstance(db, Driver)
         pack = load_pack("study")
         outcome = await Migrator(db, [pack]).apply()
-        assert [s.action for s in outcome] == ["applied"] * len(load_pack("study").steps)
+        assert [s.id for s in outcome if s.action == "applied"] == list(APPLIED_ON_SQLITE)
         queries = StudyQueries(db, cache=db.cache, now=clock)
         user, exam = query(seeded_db, "SELECT user_id, exam_id FROM user_progress LIMIT 1")[0]
         before = await queries.user_progress(int(user), int(exam))

@@ -49,6 +49,18 @@ async def test_fts_step_is_skipped_and_every_index_step_applied(tmp_path: Path) 
         status = {s.id: s for s in await migrator.status()}
         assert all(status[i].state == "skipped" and status[i].reason for i in fts_ids)
 
+        # The variant for this engine's planner applied (SQLite skips it), and undoing it
+        # alone restores the partial indexes and leaves the planner statistics as they were.
+        assert results["not_null_lookups"].action == "applied"
+        stats = "SELECT tbl, idx, stat FROM sqlite_stat1 ORDER BY tbl, idx"
+        packed, packed_stats = await schema_rows(db), await db.fetch_all(stats)
+        await migrator.rollback(step=["not_null_lookups"])
+        partial = [r for r in await schema_rows(db) if r[1] == "idx_user_answers_session"]
+        assert str(partial[0][2]).endswith("WHERE study_session_id IS NOT NULL")
+        assert await db.fetch_all(stats) == packed_stats
+        await migrator.apply(step=["not_null_lookups"])
+        assert await schema_rows(db) == packed
+
         await migrator.rollback(all=True)
         assert await schema_rows(db) == before
     finally:

@@ -25,6 +25,18 @@ _PROBES: dict[str, tuple[str, ...]] = {
     "analyze": ("CREATE TABLE _p_a(a INTEGER)", "CREATE INDEX _p_ai ON _p_a(a)", "ANALYZE"),
 }
 
+#: Planner behaviour: after the setup statements, the plan of the query names the index.
+_PLAN_PROBES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "implied_not_null": (
+        (
+            "CREATE TABLE _p_n(a INTEGER, b INTEGER)",
+            "CREATE INDEX _p_ni ON _p_n(b) WHERE b IS NOT NULL",
+        ),
+        "EXPLAIN QUERY PLAN SELECT a FROM _p_n WHERE b = 1",
+        "_p_ni",
+    ),
+}
+
 
 def probe(
     connect_memory: Callable[[], Any], errors: tuple[type[BaseException], ...]
@@ -44,6 +56,16 @@ def probe(
             for sql in statements:
                 conn.execute(sql).fetchall()
             found[name] = True
+        except errors:
+            found[name] = False
+        finally:
+            conn.close()
+    for name, (setup, query, index) in _PLAN_PROBES.items():
+        conn = connect_memory()
+        try:
+            for sql in setup:
+                conn.execute(sql).fetchall()
+            found[name] = any(index in str(row[-1]) for row in conn.execute(query).fetchall())
         except errors:
             found[name] = False
         finally:

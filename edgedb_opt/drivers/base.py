@@ -23,10 +23,13 @@ TransactionMode = Literal["DEFERRED", "IMMEDIATE", "EXCLUSIVE"]
 class Capabilities:
     """What a connection's engine supports, probed rather than assumed.
 
-    Names match the ``needs=`` values of pack steps.
+    Names match the ``needs=`` values of pack steps; ``!name`` in ``needs=`` asks for an
+    engine *without* the capability (a step variant for the other engines).
 
     >>> Capabilities(fts5=False).missing(["fts5", "partial_indexes"])
     ['fts5']
+    >>> Capabilities().missing(["!implied_not_null"])
+    ['!implied_not_null']
     """
 
     fts5: bool = True
@@ -34,6 +37,9 @@ class Capabilities:
     update_from: bool = True
     window_functions: bool = True
     analyze: bool = True
+    #: The planner uses an index ``WHERE x IS NOT NULL`` for ``x = ?`` (SQLite infers the
+    #: implication; the Turso engine needs ``x IS NOT NULL`` written in the query).
+    implied_not_null: bool = True
 
     @classmethod
     def names(cls) -> list[str]:
@@ -41,8 +47,28 @@ class Capabilities:
         return [f.name for f in fields(cls)]
 
     def missing(self, needs: Iterable[str]) -> list[str]:
-        """The capabilities among ``needs`` this engine lacks (unknown names count as missing)."""
-        return [n for n in needs if not getattr(self, n, False)]
+        """The needs this engine does not meet: a capability it lacks, or ``!name`` for one
+        it has (unknown names count as unmet)."""
+        return [n for n in needs if getattr(self, n.removeprefix("!"), None) is not _wanted(n)]
+
+    def describe_unmet(self, needs: Iterable[str], engine: str) -> str | None:
+        """Why a step with ``needs`` does not apply on ``engine``, or None when it does.
+
+        >>> Capabilities(fts5=False).describe_unmet(["fts5", "!analyze"], "turso")
+        'needs fts5, which turso lacks; is for engines without analyze, which turso has'
+        """
+        unmet = self.missing(needs)
+        lacks = [n for n in unmet if not n.startswith("!")]
+        has = [n[1:] for n in unmet if n.startswith("!")]
+        parts = [f"needs {', '.join(lacks)}, which {engine} lacks"] if lacks else []
+        if has:
+            parts.append(f"is for engines without {', '.join(has)}, which {engine} has")
+        return "; ".join(parts) or None
+
+
+def _wanted(need: str) -> bool:
+    """The capability value a need asks for: True for ``name``, False for ``!name``."""
+    return not need.startswith("!")
 
 
 @runtime_checkable

@@ -159,9 +159,9 @@ class Migrator:
         return [s for s in self.steps if s.id not in rows]
 
     def _skip_reason(self, step: Step, rows: dict[str, ledger.LedgerRow]) -> str | None:
-        missing = self.db.capabilities.missing(step.needs)
-        if missing:
-            return f"needs {', '.join(missing)}, which {self.db.name} lacks"
+        unmet = self.db.capabilities.describe_unmet(step.needs, self.db.name)
+        if unmet:
+            return unmet
         for req in step.requires:
             row = rows.get(req)
             req_step = self._by_id.get(req)

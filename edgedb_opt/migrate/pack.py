@@ -2,7 +2,7 @@
 
 A step file is::
 
-    -- edgeopt:step id=<id> requires=<id>,<id> needs=<capability>,<capability>
+    -- edgeopt:step id=<id> requires=<id>,<id> needs=<capability>,!<capability>
     -- what the step is for (free comment lines)
     -- up
     CREATE INDEX ...;
@@ -140,7 +140,7 @@ def parse_step(path: Path, *, pack: str) -> Step:
     known = Capabilities.names()
     needs = _split_list(fields.get("needs", ""), path, check=None, what="capability")
     for need in needs:
-        if need not in known:
+        if need.removeprefix("!") not in known:
             raise PackError(f"{path}:1: unknown capability {need!r} (known: {', '.join(known)})")
 
     up_at = _marker(lines, "up", path)
