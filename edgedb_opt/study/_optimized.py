@@ -348,7 +348,11 @@ async def user_progress(
 
 
 # One page in index order from idx_user_progress_leaderboard, then each page user's week
-# as one range of idx_user_answers_user_time, counted in one GROUP BY.
+# as one range of idx_user_answers_user_time, each answer's exam from the narrow
+# idx_questions_exam_of. A correlated count per page user, not a LEFT JOIN of answers and
+# questions grouped by user: given the join, SQLite without statistics for the narrow index
+# reads each answer's question row (10.6 ms at medium scale, 2.3 ms now) and the Turso
+# engine sorts the joined rows for the GROUP BY (6.2 ms, 4.2 ms now).
 LEADERBOARD_SQL = """
 WITH page AS (
     SELECT user_progress.user_id AS user_id, user_progress.readiness_score AS readiness_score
@@ -359,14 +363,13 @@ WITH page AS (
 )
 SELECT RANK() OVER (ORDER BY page.readiness_score DESC) AS rank, page.user_id,
        COALESCE(users.display_name, users.name), page.readiness_score,
-       COUNT(questions.id) AS weekly
+       (SELECT COUNT(*)
+        FROM user_answers
+        CROSS JOIN questions ON questions.id = user_answers.question_id
+        WHERE user_answers.user_id = page.user_id AND user_answers.answered_at >= ?
+          AND questions.exam_id = ?) AS weekly
 FROM page
 LEFT JOIN users ON users.id = page.user_id
-LEFT JOIN user_answers
-       ON user_answers.user_id = page.user_id AND user_answers.answered_at >= ?
-LEFT JOIN questions
-       ON questions.id = user_answers.question_id AND questions.exam_id = ?
-GROUP BY page.user_id
 ORDER BY page.readiness_score DESC, page.user_id"""
 
 
