@@ -38,6 +38,15 @@ def check_chart_support() -> None:
     _pyplot()
 
 
+def speedup_label(speedup: float) -> str:
+    """A bar's label: whole numbers from 10x, one decimal below (1.5x is not "2x").
+
+    >>> [speedup_label(s) for s in (1.46, 9.94, 10.4, 3685.2)]
+    ['1.5x', '9.9x', '10x', '3685x']
+    """
+    return f"{speedup:.0f}x" if speedup >= 9.95 else f"{speedup:.1f}x"
+
+
 def _bars(ax: Any, report: BenchReport) -> None:
     names = [op.name for op in report.operations]
     xs = range(len(names))
@@ -47,7 +56,7 @@ def _bars(ax: Any, report: BenchReport) -> None:
     ax.bar([x - width / 2 for x in xs], base, width, label="baseline", color="#c0504d")
     ax.bar([x + width / 2 for x in xs], opt, width, label="optimized", color="#4f81bd")
     for x, op in zip(xs, report.operations, strict=True):
-        ax.annotate(f"{op.speedup:.0f}x", (x + width / 2, op.optimized_ms), ha="center",
+        ax.annotate(speedup_label(op.speedup), (x + width / 2, op.optimized_ms), ha="center",
                     va="bottom", fontsize=7)  # fmt: skip
     ax.set_yscale("log")
     ax.set_xticks(list(xs))
