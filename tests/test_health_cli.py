@@ -9,6 +9,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import apply_pack, edgeopt, sha256
+from tests.turso_server import TursoServer
 
 
 def test_health_recommends_the_pack_and_leaves_the_file_alone(seeded_db: Path) -> None:
@@ -75,3 +76,16 @@ def test_the_plan_check_reads_the_turso_engines_plans(seeded_db: Path, tmp_path:
     checks = {c["name"]: c for c in json.loads(after.stdout)["checks"]}
     assert checks["index_use"]["level"] == "ok", checks["index_use"]
     assert checks["index_use"]["detail"] == "all 11 hot queries use indexes"
+
+
+def test_the_plan_check_runs_through_an_embedded_replica(
+    study_server: TursoServer, tmp_path: Path
+) -> None:
+    # The pack was applied through a replica and pushed; a fresh replica of that server
+    # pulls it, and health explains the hot queries with the Turso engine of the replica.
+    replica = tmp_path / "fresh-replica.db"
+    proc = edgeopt("health", "--db", study_server.url, "--replica", str(replica), "--json")
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["index_use"]["level"] == "ok", checks["index_use"]
+    assert checks["index_use"]["detail"] == "all 11 hot queries use indexes"
+    assert replica.exists()
