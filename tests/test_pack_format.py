@@ -143,4 +143,8 @@ def test_study_pack_shape() -> None:
     ids = [s.id for s in pack.steps]
     (analyze,) = [s for s in pack.steps if s.needs == ("analyze",)]
     assert all(ids.index(r) < ids.index(analyze.id) for r in analyze.requires)
-    assert ids[ids.index(analyze.id) + 1 :] == ["not_null_lookups", "question_exam_index"]
+    assert ids[ids.index(analyze.id) + 1 :] == [
+        "not_null_lookups",
+        "question_exam_index",
+        "search_version",
+    ]

@@ -301,7 +301,7 @@ class Migrator:
         dry_run: bool = False,
         force: bool = False,
     ) -> list[StepResult]:
-        """Undo the most recent step, the steps named, or every step (newest first).
+        """Undo the most recent applied step, the steps named, or every step (newest first).
 
         Raises:
             MigrationError: nothing to undo, an unknown or unapplied step, or a step another
@@ -336,9 +336,11 @@ class Migrator:
         if everything:
             return newest_first
         if not step_ids:
-            if not newest_first:
+            # The newest applied step: a step skipped on this engine has nothing to undo.
+            applied = [r for r in newest_first if r.state == "applied"]
+            if not applied:
                 raise MigrationError("nothing to roll back: no step is applied")
-            targets = newest_first[:1]
+            targets = applied[:1]
         else:
             for sid in step_ids:
                 if sid not in rows:

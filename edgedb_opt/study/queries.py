@@ -39,7 +39,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from edgedb_opt.drivers.base import Row
 from edgedb_opt.errors import ConfigError, InvalidInput, NotFound
 from edgedb_opt.schema import has_object
-from edgedb_opt.study import _baseline, _fts, _optimized
+from edgedb_opt.study import _baseline, _corpus, _fts, _optimized
 from edgedb_opt.study._baseline import StudyDatabase
 from edgedb_opt.study._candidates import Candidates
 from edgedb_opt.study._fts import SEARCH_SQL, fts_query, search_words
@@ -304,6 +304,7 @@ class StudyQueries:
         self._fts: bool | None = None  # decided on the first search
         self._search_filter = False  # the pack's search_filter index, likewise
         self._candidates = Candidates()
+        self._corpus = _corpus.SearchCorpus()
 
     def _at(self, **delta: float) -> str:
         now = self._now()
@@ -554,7 +555,10 @@ class StudyQueries:
         the word (porter stemming: "policies" finds "policy") and folds diacritics.
 
         Where the engine has no FTS5 or the pack's ``questions_fts`` table is absent, the
-        optimized variant runs the baseline search and logs one warning.
+        optimized variant runs the baseline search and logs one warning. With the pack's
+        ``search_version`` step (applied where FTS5 is absent: the Turso engine), that
+        search is answered from each exam's text kept in process against the bank's
+        version (``_corpus``): the same rows as the SQL LIKE, without reading the bank.
 
         Results hold no answer options, so nothing of the answer key.
 
@@ -571,12 +575,15 @@ class StudyQueries:
             return []
 
         async def load() -> list[dict[str, Any]]:
+            rows: list[Row] | None = None
             if self.variant == "optimized" and await self._fts_ready():
                 match = fts_query(text) or ""
                 rows = await _fts.search_fts(
                     self._db, exam_id, match, limit, indexed=bool(self._search_filter)
                 )
-            else:
+            elif self.variant == "optimized" and await self._corpus_ready():
+                rows = await _corpus.search_kept(self._db, self._corpus, exam_id, words, limit)
+            if rows is None:
                 rows = await _fts.search_like(self._db, exam_id, words, limit)
             return _fts.search_dicts(rows)
 
@@ -594,6 +601,12 @@ class StudyQueries:
             if reason:
                 logger.warning("search_questions falls back to LIKE: %s", reason)
         return self._fts
+
+    async def _corpus_ready(self) -> bool:
+        """Whether the LIKE search may use kept exam texts (the search_version step)."""
+        if self._corpus.available is None:
+            self._corpus.available = await has_object(self._db, "trigger", _corpus.TEXT_TRIGGER)
+        return self._corpus.available
 
     async def growth_analytics(self, account_id: int, days: int = 30) -> list[dict[str, Any]]:
         """The growth dashboard of an account, one dict per day with metrics.
