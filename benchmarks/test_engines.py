@@ -2,9 +2,9 @@
 embedded replicas and ``turso:`` files run. ``edgeopt bench --engine both`` as a benchmark: the
 same seeded files (scale ``EDGEOPT_BENCH_SCALE``), the pack applied through each engine.
 
-Asserted: both variants agree on each engine. Reported: each operation's speedup per engine and
-whether the Turso engine meets the study-flow targets or stays within 1.5x of SQLite's
-optimized time (the Turso engine issue's acceptance); search is a known miss there (no FTS5).
+Asserted: both variants agree on each engine, and at medium scale and above (where the targets
+are set) every operation on the Turso engine meets its study-flow target or stays within 1.5x of
+SQLite's optimized time in the same run. Reported: each operation's speedup per engine.
 """
 
 from __future__ import annotations
@@ -22,9 +22,13 @@ def test_both_engines() -> None:
     for report in (sqlite, turso):
         print("\n".join(table_lines(report)))
     print(f"\nTurso engine vs targets, or within {WITHIN}x of SQLite's optimized time:")
+    missed = []
     for s, t in zip(sqlite.operations, turso.operations, strict=True):
         ratio = t.optimized_ms / s.optimized_ms
         ok = (t.met is not False) or ratio <= WITHIN
         print(f"  {t.name:<24} {t.speedup:9.1f}x  {ratio:4.1f}x SQLite  {'ok' if ok else 'MISSED'}")
+        missed += [] if ok else [t.name]
     for report in (sqlite, turso):
         assert all(op.same_results for op in report.operations), report.extra["engine"]
+    if SCALE not in ("tiny", "small"):
+        assert not missed, f"the Turso engine misses its targets and SQLite's time: {missed}"
