@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from edgedb_opt.advise.candidates import TableInfo, candidates_for, merge
-from edgedb_opt.advise.measure import Lab, scratch_copy
+from edgedb_opt.advise.measure import RUN_BUDGET_S, Lab, scratch_copy
 from edgedb_opt.advise.select import select_indexes
 from edgedb_opt.advise.shape import StatementShape, analyze_statement
+from edgedb_opt.advise.values import parameterize, value_sets
 from edgedb_opt.advise.workload import WorkloadStatement
 from edgedb_opt.errors import ConfigError, WorkloadError
 
-__all__ = ["Advice", "IndexAdvice", "StatementReport", "advise", "measure_set"]
+__all__ = ["Advice", "IndexAdvice", "StatementReport", "advise", "measure_set", "measured_workload"]
 
 Progress = Callable[[str], None]
 #: An index is proposed only if it saves at least this share of the workload's weighted
@@ -46,13 +47,18 @@ class StatementReport:
     line: int
     weight: float
     sql: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # the first of param_sets: as written
     ms_before: float = 0.0
     ms_after: float = 0.0
     plan_before: list[str] = field(default_factory=list)
     plan_after: list[str] = field(default_factory=list)
     uses: list[str] = field(default_factory=list)  # proposed indexes in the plan after
     note: str | None = None  # why no index helps it, when none does
+    #: The statement as measured: its literals that are parameters written as :lN.
+    measured_sql: str = ""
+    #: Every set of values it was timed with (its times are their mean): as written, a
+    #: typical key, the heaviest value (see ``advise.values``).
+    param_sets: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -120,25 +126,28 @@ class _Run:
 def measure_set(
     lab: Lab,
     shapes: Sequence[StatementShape],
-    params: Sequence[dict[str, Any]],
+    params: Sequence[Sequence[dict[str, Any]]],
     *,
     analyze: bool = True,
     only: set[int] | None = None,
     previous: _Run | None = None,
 ) -> _Run:
     """Plan and time the statements on ``lab`` as its indexes stand now (after ANALYZE,
-    unless told the statistics are current). With ``only`` (0-based positions), the others
-    keep their figures from ``previous``: dropping an index changes only the plans that
-    used it."""
+    unless told the statistics are current). Each statement is timed with each of its sets
+    of values (the mean is its time; the plan is that of the first set). With ``only``
+    (0-based positions), the others keep their figures from ``previous``: dropping an
+    index changes only the plans that used it."""
     if analyze:
         lab.analyze()
     plans = list(previous.plans) if previous else [[] for _ in shapes]
     ms = list(previous.ms) if previous else [0.0 for _ in shapes]
-    for n, (shape, values) in enumerate(zip(shapes, params, strict=True)):
+    for n, (shape, sets) in enumerate(zip(shapes, params, strict=True)):
         if only is not None and n not in only:
             continue
-        plans[n] = lab.plan(shape.statement.sql, values)
-        ms[n] = lab.time_ms(shape.statement.sql, values, write=shape.writes is not None)
+        sql, write = shape.statement.sql, shape.writes is not None
+        plans[n] = lab.plan(sql, sets[0])
+        budget = RUN_BUDGET_S / len(sets)
+        ms[n] = sum(lab.time_ms(sql, v, write=write, budget_s=budget) for v in sets) / len(sets)
     return _Run(ms, plans)
 
 
@@ -177,6 +186,29 @@ def _existing_report(
     return unused, dupes
 
 
+def measured_workload(
+    lab: Lab, workload: Sequence[WorkloadStatement]
+) -> tuple[list[StatementShape], list[list[dict[str, Any]]]]:
+    """The statements as measured (literals that are parameters made ``:lN``), their shapes,
+    and each one's sets of values (see ``advise.values``).
+
+    Raises:
+        WorkloadError: a statement does not parse or SQLite cannot prepare it.
+    """
+    schema = _schema(lab.tables())
+    shapes = [analyze_statement(w, schema) for w in parameterize(workload, schema, lab)]
+    params: list[list[dict[str, Any]]] = []
+    for shape in shapes:
+        st = shape.statement
+        sets = value_sets(st, shape.params, lab)
+        try:
+            lab.check(st.sql, sets[0])
+        except sqlite3.Error as exc:
+            raise WorkloadError(f"{st.label}: SQLite cannot run it: {exc}") from exc
+        params.append(sets)
+    return shapes, params
+
+
 def advise(
     db: str | Path,
     workload: Sequence[WorkloadStatement],
@@ -205,16 +237,7 @@ def _advise(
     lab: Lab, workload: Sequence[WorkloadStatement], budget: int | None, progress: Progress | None
 ) -> Advice:
     infos = lab.tables()
-    shapes = [analyze_statement(w, _schema(infos)) for w in workload]
-    params: list[dict[str, Any]] = []
-    for shape in shapes:
-        st = shape.statement
-        values = st.params if st.params is not None else lab.sample(st.names, shape.params)
-        try:
-            lab.check(st.sql, values)
-        except sqlite3.Error as exc:
-            raise WorkloadError(f"{st.label}: SQLite cannot run it: {exc}") from exc
-        params.append(values)
+    shapes, params = measured_workload(lab, workload)
     raw = [
         c
         for shape in shapes
@@ -257,7 +280,7 @@ def _advise(
     sizes = lab.sizes()
     names = {c.name for c in final}
     reports = []
-    for shape, values, b, a in zip(shapes, params, before.plans, after.plans, strict=True):
+    for shape, sets, b, a in zip(shapes, params, before.plans, after.plans, strict=True):
         n = shape.statement.index - 1
         reports.append(
             StatementReport(
@@ -265,13 +288,15 @@ def _advise(
                 shape.statement.line,
                 shape.statement.weight,
                 shape.statement.text,
-                values,
+                sets[0],
                 round(before.ms[n], 4),
                 round(after.ms[n], 4),
                 b,
                 a,
                 _used(a, names),
                 _note(shape, a),
+                shape.statement.sql,
+                sets,
             )
         )
     unused, dupes = _existing_report(infos, after.plans)

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgedb_opt.advise.advisor import Advice, measure_set
+from edgedb_opt.advise.advisor import Advice, measure_set, measured_workload
 from edgedb_opt.advise.expert import dedupe, run_expert
 from edgedb_opt.advise.measure import Lab, scratch_copy
-from edgedb_opt.advise.shape import analyze_statement
 from edgedb_opt.advise.workload import WorkloadStatement
 
 __all__ = ["compare_with_expert"]
@@ -41,7 +40,7 @@ def compare_with_expert(
 
     The result is also stored in ``advice.comparison``.
     """
-    params = [s.params for s in advice.statements]
+    params: list[list[dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         # Each set on its own pristine copy: indexes created and dropped before would leave
         # free pages behind that change what a write costs.
@@ -55,8 +54,8 @@ def compare_with_expert(
             path = scratch_copy(Path(db), Path(tmp) / f"{which}.db")
             with Lab(path) as lab:
                 if not shapes:
-                    schema = {n: i.columns for n, i in lab.tables().items()}
-                    shapes = [analyze_statement(w, schema) for w in workload]
+                    # The same statements and values as advise measured (the data is the same).
+                    shapes, params = measured_workload(lab, workload)
                 if which == "expert":
                     proposals = run_expert(path, [w.sql for w in workload])
                     for sql in dedupe(proposals):

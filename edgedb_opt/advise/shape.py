@@ -233,6 +233,7 @@ def _uses(scope: Scope, schema: Mapping[str, set[str]]) -> Iterator[TableUse]:
 
 def _param_roles(tree: exp.Expr, schema: Mapping[str, set[str]]) -> dict[str, ParamRole]:
     roles: dict[str, ParamRole] = {}
+    named = sorted({t.name.lower() for t in tree.find_all(exp.Table)})
     for ph in tree.find_all(exp.Placeholder):
         name = ph.name
         parent = ph.parent
@@ -269,7 +270,8 @@ def _param_roles(tree: exp.Expr, schema: Mapping[str, set[str]]) -> dict[str, Pa
                     op = "eq"
                 role = ParamRole(col.table or None, col.name.lower(), op)
         if role.table is None and role.column is not None:
-            owners = [t for t, cols in schema.items() if role.column in cols]
+            # An unqualified column belongs to the one table of the statement that has it.
+            owners = [t for t in named if role.column in schema.get(t, set())]
             role = ParamRole(owners[0] if len(owners) == 1 else None, role.column, role.role)
         elif role.table is not None:
             role = ParamRole(_alias_table(tree, role.table), role.column, role.role)

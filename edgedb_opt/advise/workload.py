@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ class WorkloadStatement:
         names: the parameter names of ``sql``, in order of first appearance.
         weight: relative frequency (> 0).
         params: sample values given in the file, by name, or None to sample the data.
+        literals: the written values of literals the advisor made parameters (``:lN``), by
+            name (see ``advise.values``); empty as parsed.
     """
 
     index: int
@@ -52,6 +54,7 @@ class WorkloadStatement:
     names: list[str]
     weight: float
     params: dict[str, Any] | None
+    literals: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
