@@ -50,6 +50,13 @@ class TableInfo:
     widths: dict[str, float] = field(default_factory=dict)  # average bytes per value
     existing: list[ExistingIndex] = field(default_factory=list)
 
+    def is_rowid(self, column: str) -> bool:
+        """The INTEGER PRIMARY KEY, or rowid / oid / _rowid_ where no column takes the name:
+        every index holds it already, and a lookup by it needs none."""
+        return column == self.rowid_alias or (
+            column in ("rowid", "oid", "_rowid_") and column not in self.columns
+        )
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -60,6 +67,8 @@ class Candidate:
     where: str | None
     serves: frozenset[int]
     key_length: int = 0  # columns that are key; the rest only cover (0: all are key)
+    #: the OR whose branch this index serves: the branches' indexes are tried together
+    or_group: str | None = field(default=None, compare=False)
 
     @property
     def lean(self) -> Candidate | None:
@@ -75,7 +84,7 @@ class Candidate:
     @property
     def name(self) -> str:
         """``adv_<table>_<columns>`` (``_p`` + hash for partial ones), at most 63 characters."""
-        cols = "_".join(re.sub(r"\s+DESC$", "d", c) for c in self.columns)
+        cols = "_".join(re.sub(r"\s+DESC$", "d", c).replace(" COLLATE ", "_") for c in self.columns)
         base = re.sub(r"\W", "_", f"adv_{self.table}_{cols}")
         if self.where:
             base += "_p" + hashlib.blake2b(self.where.encode(), digest_size=2).hexdigest()
@@ -86,14 +95,48 @@ class Candidate:
 
     def create_sql(self) -> str:
         """The CREATE INDEX statement, identifiers quoted."""
-        cols = ", ".join(
-            _q(c[:-5]) + " DESC" if c.endswith(" DESC") else _q(c) for c in self.columns
-        )
+        cols = ", ".join(_term_sql(c) for c in self.columns)
         where = f" WHERE {self.where}" if self.where else ""
         return f"CREATE INDEX {_q(self.name)} ON {_q(self.table)} ({cols}){where}"
 
     def drop_sql(self) -> str:
         return f"DROP INDEX {_q(self.name)}"
+
+
+_TERM = re.compile(r"^(?P<column>.*?)(?: COLLATE (?P<collation>\w+))?(?P<desc> DESC)?$")
+
+
+def _column(key: str) -> str:
+    """The column of an index key term: ``"unit price COLLATE NOCASE DESC"`` is column
+    ``unit price``."""
+    match = _TERM.match(key)
+    assert match is not None
+    return match.group("column")
+
+
+def _term_sql(key: str) -> str:
+    """A key term in CREATE INDEX: the column quoted, its collation and order as given.
+
+    >>> _term_sql("unit price COLLATE NOCASE DESC")
+    '"unit price" COLLATE NOCASE DESC'
+    """
+    match = _TERM.match(key)
+    assert match is not None
+    collation = f" COLLATE {match.group('collation')}" if match.group("collation") else ""
+    return _q(match.group("column")) + collation + (match.group("desc") or "")
+
+
+def _collated(key: list[str], use: TableUse) -> list[str]:
+    """Each term with the collation its comparison names: an index on ``x`` serves
+    ``x COLLATE NOCASE = ?`` only if it is ``x COLLATE NOCASE``."""
+    out = []
+    for term in key:
+        column = _column(term)
+        if column in use.collations:
+            desc = " DESC" if term.endswith(" DESC") else ""
+            term = f"{column} COLLATE {use.collations[column]}{desc}"
+        out.append(term)
+    return out
 
 
 def _ordered(order: list[tuple[str, bool]], skip: list[str]) -> list[str]:
@@ -113,17 +156,17 @@ def _keys(eq: list[str], use: TableUse) -> list[list[str]]:
     if base:
         keys.append(base)
     by_order = _ordered(use.order, eq)
-    if by_order and (not rng or by_order[0].split()[0] == rng[0]):
+    if by_order and (not rng or _column(by_order[0]) == rng[0]):
         keys.append(eq + by_order)
     return keys
 
 
 def candidates_for(use: TableUse, statement: int, info: TableInfo) -> list[Candidate]:
     """Every candidate for one table use (before merging across statements)."""
-    if info.rowid_alias and info.rowid_alias in use.eq:
+    if any(info.is_rowid(c) for c in use.eq):
         return []  # found by its primary key already
     access = [use.eq]
-    joins = [j for j in use.joins if j != info.rowid_alias and j not in use.eq]
+    joins = [j for j in use.joins if not info.is_rowid(j) and j not in use.eq]
     if joins:
         access.append(use.eq + joins)  # probed once per row of the other table
     keyed: list[tuple[list[str], str | None]] = []
@@ -140,13 +183,14 @@ def candidates_for(use: TableUse, statement: int, info: TableInfo) -> list[Candi
             for key in _keys([c for c in eq if c not in equal_consts], use):
                 keyed.append((key, partial))
     out: list[Candidate] = []
-    read = sorted(c for c in use.columns if c != info.rowid_alias)
-    for key, where in keyed:
-        names = [k.split()[0] for k in key]
-        if not names or names[0] == info.rowid_alias:
+    read = sorted(c for c in use.columns if not info.is_rowid(c))
+    for plain, where in keyed:
+        key = _collated(plain, use)
+        names = [_column(k) for k in key]
+        if not names or info.is_rowid(names[0]):
             continue
         serves = frozenset({statement})
-        out.append(Candidate(use.table, tuple(key), where, serves))
+        out.append(Candidate(use.table, tuple(key), where, serves, or_group=use.or_group))
         extra = [c for c in read if c not in names]
         narrow = all(info.widths.get(c, 8.0) <= MAX_COVERED_WIDTH for c in extra)
         if extra and narrow and len(names) + len(extra) <= MAX_COVERING_COLUMNS:
@@ -195,6 +239,7 @@ def merge(
                     other.where,
                     other.serves | cand.serves,
                     max(other.key_length, cand.key_length or len(cand.columns)),
+                    or_group=other.or_group or cand.or_group,
                 )
                 break
         else:

@@ -9,6 +9,7 @@ inside a savepoint that is rolled back, so every run sees the same data) and ind
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,7 @@ from edgedb_opt.advise.candidates import ExistingIndex, TableInfo
 from edgedb_opt.advise.shape import ParamRole
 from edgedb_opt.advise.values import ColumnProfile
 from edgedb_opt.errors import DriverError
+from edgedb_opt.sqltext import split_statements
 
 __all__ = ["Lab", "scratch_copy"]
 
@@ -134,6 +136,21 @@ class Lab:
                     str(name), table.lower(), tuple(cols), where, bool(unique), origin != "c"
                 )
             )
+        return out
+
+    def trigger_statements(self, table: str, event: str) -> list[str]:
+        """The statements of the triggers an ``event`` (INSERT, UPDATE, DELETE) on ``table``
+        runs: what a write costs includes their lookups."""
+        out: list[str] = []
+        for (sql,) in self.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND lower(tbl_name) = ?",
+            (table.lower(),),
+        ).fetchall():
+            head, _, rest = str(sql).partition(" BEGIN")
+            if not re.search(rf"\b{event}\b", head, re.IGNORECASE):
+                continue
+            body = rest.rsplit("END", 1)[0]
+            out.extend(s.sql for s in split_statements(body))
         return out
 
     # -- sample values ------------------------------------------------------------------

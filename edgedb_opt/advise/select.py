@@ -7,9 +7,9 @@ Estimates only order the work; every decision is a measurement on the scratch da
   weighted, minus the candidate's share of the extra write cost on its table. Candidates are
   tried best bound per byte first: create, plan and time the statements that touch the table,
   keep the index only if the weighted workload got faster by at least ``threshold``. A lean
-  index is tried before its covering twin (smaller, so a better ratio); the twin then only
-  gets in if the remaining gain is real. Overlapping candidates lose their bound once another
-  index has taken the gain.
+  index is tried before its covering twin; the twin then only gets in if it makes the
+  statements it serves at least ``COVERING_GAIN`` times faster (its bytes must pay).
+  Overlapping candidates lose their bound once another index has taken the gain.
 - Prune: an index chosen early may be redundant once later ones are in. Each is dropped in
   turn (least gain first) and stays dropped if the workload does not slow by ``threshold``.
 """
@@ -25,6 +25,10 @@ from edgedb_opt.advise.measure import Lab
 from edgedb_opt.advise.shape import StatementShape
 
 __all__ = ["Selection", "select_indexes"]
+
+#: A covering index must make the statements it serves this many times faster than they are
+#: without it (with its lean twin, when that was chosen) to be worth its extra bytes.
+COVERING_GAIN = 2.0
 
 
 class Run(Protocol):
@@ -79,6 +83,16 @@ def select_indexes(
             count = sum(1 for c in cands if c.table == s.writes) or 1
             per_index = max(0.0, best.ms[n] - before.ms[n]) * weight[n] / count
             extra_write[s.writes] = extra_write.get(s.writes, 0.0) + per_index
+    by_key = {c.key: c for c in cands}
+
+    def _pays(cand: Candidate, now: Run, trial: Run) -> bool:
+        """A covering index's extra columns pay for their bytes only by halving the time of
+        the statements it was made for (else its lean twin, or .expert's, does as well)."""
+        served = [position[i] for i in cand.serves if i in position]
+        before_ms = sum(weight[n] * now.ms[n] for n in served)
+        after_ms = sum(weight[n] * trial.ms[n] for n in served)
+        return after_ms * COVERING_GAIN <= before_ms
+
     current = before
     chosen: list[Candidate] = []
     gain: dict[str, float] = {}
@@ -88,10 +102,12 @@ def select_indexes(
     while True:
 
         def bound(c: Candidate, run: Run = current) -> float:
+            # Writes count too: the lookups of an UPDATE / DELETE, and of the triggers a write
+            # fires, gain from an index (their extra write cost is charged below).
             reads = sum(
                 weight[position[i]] * max(0.0, run.ms[position[i]] - best.ms[position[i]])
                 for i in c.serves
-                if i in position and shapes[position[i]].writes is None
+                if i in position
             )
             return reads - extra_write.get(c.table, 0.0)
 
@@ -106,22 +122,34 @@ def select_indexes(
         if not pool:
             break
         cand = max(pool, key=lambda c: bound(c) / max(sizes.get(c.name, 1), 1))
+        lean = by_key.get(cand.lean.key) if cand.lean is not None else None
+        if lean is not None and lean in pool:
+            cand = lean  # the lean twin first: its covering one must then pay for its bytes
         tried += 1
-        lab.execute(cand.create_sql())
-        lab.execute(f'ANALYZE "{cand.name}"')
+        # The branches of an OR are looked up together (MULTI-INDEX OR) or not at all.
+        group = [cand] + [
+            c
+            for c in pool
+            if cand.or_group is not None and c.or_group == cand.or_group and c is not cand
+        ]
+        for c in group:
+            lab.execute(c.create_sql())
+            lab.execute(f'ANALYZE "{c.name}"')
         trial = measure(
             lab, shapes, params, analyze=False, only=_touching(shapes, cand.table), previous=current
         )
         saved = current.weighted(shapes) - trial.weighted(shapes)
-        if saved >= threshold:
-            chosen.append(cand)
-            gain[cand.name] = saved
-            spent += sizes.get(cand.name, 0)
+        if saved >= threshold and (cand.lean is None or _pays(cand, current, trial)):
+            for c in group:
+                chosen.append(c)
+                gain[c.name] = saved / len(group)
+                spent += sizes.get(c.name, 0)
             current = trial
-            say(f"chose {cand.name}: saves {saved:.3f} weighted ms")
+            say(f"chose {', '.join(c.name for c in group)}: saves {saved:.3f} weighted ms")
         else:
-            lab.execute(cand.drop_sql())
-            rejected.add(cand.name)
+            for c in group:
+                lab.execute(c.drop_sql())
+                rejected.add(c.name)
     for cand in sorted(chosen, key=lambda c: gain[c.name]):
         lab.execute(cand.drop_sql())
         trial = measure(

@@ -55,6 +55,10 @@ class TableUse:
     columns: set[str] = field(default_factory=set)
     constants: dict[str, str] = field(default_factory=dict)  # column -> predicate SQL
     notes: list[str] = field(default_factory=list)
+    #: column -> the collation a comparison names (``COLLATE NOCASE``): the index needs it
+    collations: dict[str, str] = field(default_factory=dict)
+    #: set on the use of one branch of an OR: the branches' indexes only help together
+    or_group: str | None = None
 
     def add(self, bucket: list[str], column: str) -> None:
         if column not in bucket:
@@ -116,8 +120,21 @@ class _Resolver:
         return owners[0] if len(owners) == 1 else None
 
 
+def _uncollated(node: exp.Expr) -> exp.Expr:
+    return node.this if isinstance(node, exp.Collate) else node
+
+
+def _collation(cond: exp.Expr) -> str | None:
+    """The collation a comparison names on either operand (``x COLLATE NOCASE = ?``)."""
+    for operand in (cond.this, cond.args.get("expression")):
+        if isinstance(operand, exp.Collate):
+            return str(operand.expression.name).upper()
+    return None
+
+
 def _column_of(node: exp.Expr, alias: str, res: _Resolver) -> str | None:
     node = node.unnest() if isinstance(node, exp.Paren) else node
+    node = _uncollated(node)
     if isinstance(node, exp.Column) and res.alias_of(node) == alias:
         return node.name.lower()
     return None
@@ -129,6 +146,7 @@ def _mentions(node: exp.Expr, alias: str, res: _Resolver) -> bool:
 
 def _is_constant(node: exp.Expr) -> bool:
     node = node.unnest() if isinstance(node, exp.Paren) else node
+    node = _uncollated(node)
     if isinstance(node, exp.Neg):
         node = node.this
     return isinstance(node, exp.Literal | exp.Null | exp.Boolean)
@@ -153,6 +171,8 @@ def _classify(cond: exp.Expr, alias: str, use: TableUse, res: _Resolver) -> None
         col = _column_of(cond.this, alias, res)
         if col and not _mentions(cond.args["low"], alias, res):
             use.add(use.ranges, col)
+            if collation := _collation(cond):
+                use.collations[col] = collation
             return
     if isinstance(cond, (exp.EQ, exp.Is, *_RANGE_TYPES)):
         left, right = cond.this, cond.expression
@@ -166,6 +186,8 @@ def _classify(cond: exp.Expr, alias: str, use: TableUse, res: _Resolver) -> None
             col = _column_of(mine, alias, res)
             if col is None or _mentions(other, alias, res):
                 continue
+            if collation := _collation(cond):
+                use.collations[col] = collation
             if isinstance(cond, exp.EQ | exp.Is):
                 joined = any(res.alias_of(c) is not None for c in other.find_all(exp.Column))
                 use.add(use.joins if joined else use.eq, col)
@@ -229,21 +251,54 @@ def _uses(scope: Scope, schema: Mapping[str, set[str]]) -> Iterator[TableUse]:
         if any(isinstance(s, exp.Star) for s in scope.expression.expressions):
             use.columns |= schema[table]
         yield use
+        yield from _or_branches(conditions, alias, use, res)
+
+
+def _disjuncts(node: exp.Expr) -> Iterator[exp.Expr]:
+    node = node.unnest() if isinstance(node, exp.Paren) else node
+    if isinstance(node, exp.Or):
+        yield from _disjuncts(node.left)
+        yield from _disjuncts(node.right)
+    else:
+        yield node
+
+
+def _or_branches(
+    conditions: list[exp.Expr], alias: str, use: TableUse, res: _Resolver
+) -> Iterator[TableUse]:
+    """For ``a = ? OR b = ?`` on one table, a use per branch: SQLite's MULTI-INDEX OR looks
+    each branch up in its own index, then reads the rows by rowid."""
+    for cond in conditions:
+        if not isinstance(cond.unnest() if isinstance(cond, exp.Paren) else cond, exp.Or):
+            continue
+        if any(res.alias_of(c) != alias for c in cond.find_all(exp.Column)):
+            continue  # a branch on another table: no single index per branch serves it
+        for branch in _disjuncts(cond):
+            # No covering variant: a covering index on one branch lets the planner scan it
+            # whole for every branch instead of looking each one up.
+            part = TableUse(use.table, or_group=f"{use.table}: {cond.sql(dialect='sqlite')}")
+            for term in _conjuncts(branch):
+                _classify(term, alias, part, res)
+            if part.eq or part.ranges:
+                yield part
 
 
 def _param_roles(tree: exp.Expr, schema: Mapping[str, set[str]]) -> dict[str, ParamRole]:
     roles: dict[str, ParamRole] = {}
     named = sorted({t.name.lower() for t in tree.find_all(exp.Table)})
-    for ph in tree.find_all(exp.Placeholder):
-        name = ph.name
+    for placeholder in tree.find_all(exp.Placeholder):
+        name = placeholder.name
+        ph: exp.Expr = placeholder
         parent = ph.parent
+        if isinstance(parent, exp.Collate):  # "x = ? COLLATE NOCASE": the comparison above
+            ph, parent = parent, parent.parent
         role = ParamRole(None, None, "other")
         if isinstance(parent, exp.Limit):
             role = ParamRole(None, None, "limit")
         elif isinstance(parent, exp.Offset):
             role = ParamRole(None, None, "offset")
         elif isinstance(parent, exp.Between):
-            col = parent.this
+            col = _uncollated(parent.this)
             if isinstance(col, exp.Column):
                 which = "low" if parent.args.get("low") is ph else "high"
                 role = ParamRole(col.table or None, col.name.lower(), which)
@@ -261,8 +316,12 @@ def _param_roles(tree: exp.Expr, schema: Mapping[str, set[str]]) -> dict[str, Pa
         elif parent is not None and isinstance(
             parent, (exp.EQ, exp.In, exp.NEQ, exp.Is, *_RANGE_TYPES)
         ):
-            col = parent.this if parent.this is not ph else parent.args.get("expression")
-            if isinstance(col, exp.Column):
+            side: exp.Expr | None = (
+                parent.this if parent.this is not ph else parent.args.get("expression")
+            )
+            compared = _uncollated(side) if side is not None else None
+            if isinstance(compared, exp.Column):
+                col = compared
                 if isinstance(parent, _RANGE_TYPES):
                     op = _RANGE[type(parent)]
                     op = op if parent.expression is ph else _FLIP[op]

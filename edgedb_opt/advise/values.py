@@ -7,7 +7,9 @@ partial-index predicates that serve one user and no one else. So a literal compa
 column (``=``, ``IN``, ranges, ``BETWEEN``) becomes a parameter, unless all three hold:
 
 - every statement of the workload with the same fingerprint (``runtime.fingerprint``: the
-  monitor's) has the same value there;
+  monitor's) has the same value there, and the workload shows it more than once: the
+  fingerprint's weights add up to 2 or more, or another statement compares the same column
+  with the same value (one statement run once is no evidence that its value is fixed);
 - its column is low-cardinality in the data (at most ``LOW_DISTINCT`` distinct values, each
   holding at least 1% of the rows on average): a status, a flag;
 - the column is not key-like (primary key, rowid alias, a foreign key's column, a UNIQUE
@@ -24,7 +26,7 @@ first value in every set.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -160,27 +162,36 @@ def parameterize(
     as ``:lN``; its written value goes in the statement's ``literals``."""
     slots = [_slots(w.sql, schema) for w in workload]
     groups: dict[str, list[int]] = defaultdict(list)
+    statements_with: Counter[tuple[Any, ...]] = Counter()
     for n, w in enumerate(workload):
         groups[fingerprint(w.text)].append(n)
+        statements_with.update({_compared(slot) for slot in slots[n] or []})
     out: list[WorkloadStatement] = []
     for n, w in enumerate(workload):
         mine = slots[n]
         if not mine:
             out.append(w)
             continue
-        peers = [slots[m] for m in groups[fingerprint(w.text)]]
+        group = groups[fingerprint(w.text)]
+        peers = [slots[m] for m in group]
         aligned = all(p is not None and len(p) == len(mine) for p in peers)
+        runs = sum(workload[m].weight for m in group)
         edits: list[tuple[tuple[int, int], str, Any]] = []
         count = 0
         for k, slot in enumerate(mine):
             same = aligned and all(p is not None and p[k].values == slot.values for p in peers)
-            if same and slot.equality and _constant(slot, lab):
+            repeated = runs >= 2 or statements_with[_compared(slot)] >= 2
+            if same and repeated and slot.equality and _constant(slot, lab):
                 continue
             for value, span in zip(slot.values, slot.spans, strict=True):
                 count += 1
                 edits.append((span, f"l{count}", value))
         out.append(_rewrite(w, edits))
     return out
+
+
+def _compared(slot: _Slot) -> tuple[Any, ...]:
+    return (slot.table, slot.column, slot.equality, slot.values)
 
 
 def _constant(slot: _Slot, lab: Profiler) -> bool:
