@@ -9,6 +9,7 @@ from __future__ import annotations
 from edgedb_opt.advise.advisor import Advice, IndexAdvice, StatementReport, advise
 from edgedb_opt.advise.compare import compare_with_expert
 from edgedb_opt.advise.emit import emit_pack
+from edgedb_opt.advise.sources import load_trace, workload_from_trace
 from edgedb_opt.advise.workload import WorkloadStatement, load_workload, parse_workload
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "advise",
     "compare_with_expert",
     "emit_pack",
+    "load_trace",
     "load_workload",
     "parse_workload",
+    "workload_from_trace",
 ]

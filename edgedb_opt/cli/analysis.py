@@ -115,10 +115,17 @@ def health(db: str, as_json: bool, config: str | None, prometheus: bool) -> None
 @click.command()
 @click.option(
     "--workload",
-    required=True,
     type=click.Path(dir_okay=False),
+    default=None,
     help="The application's statements, one per ';' ('-- weight: N' before one says how often "
-    "it runs; '-- params: JSON' gives sample values).",
+    "it runs; '-- params: JSON' gives sample values); also what Monitor.export_workload writes.",
+)
+@click.option(
+    "--trace",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Instead of --workload: a SQLite trace (sqlite3's .trace output, or what Python's "
+    "set_trace_callback printed), statements counted per fingerprint.",
 )
 @db_option
 @json_option
@@ -135,7 +142,8 @@ def health(db: str, as_json: bool, config: str | None, prometheus: bool) -> None
     help="Also run sqlite3's .expert on the same statements and measure both sets.",
 )
 def advise(
-    workload: str,
+    workload: str | None,
+    trace: str | None,
     db: str,
     as_json: bool,
     budget_mb: float | None,
@@ -151,13 +159,15 @@ def advise(
     Example: edgeopt advise --db app.db --workload workload.sql --emit-pack packs/app
     """
     from edgedb_opt.advise import advise as run_advise
-    from edgedb_opt.advise import compare_with_expert, load_workload
+    from edgedb_opt.advise import compare_with_expert, load_trace, load_workload
     from edgedb_opt.advise import emit_pack as write_pack
 
+    if (workload is None) == (trace is None):
+        raise ConfigError("give the statements as --workload FILE or as --trace FILE (one)")
     kind, where = parse_target(db)
     if kind != "sqlite":
         raise ConfigError(f"--db {db!r}: advise works on SQLite files (copy the database locally)")
-    statements = load_workload(workload)
+    statements = load_workload(workload) if workload is not None else load_trace(str(trace))
 
     def say(text: str) -> None:
         click.echo(f"advise: {text}", err=True)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
+import re
 import threading
 import time
 import warnings
@@ -26,6 +28,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
@@ -52,6 +55,8 @@ AlertKind = Literal["slow_query", "n_plus_one", "error"]
 _F = TypeVar("_F", bound=Callable[["Alert"], object])
 #: Where statement shapes beyond ``max_fingerprints`` are counted together.
 OTHER = "(other statements)"
+#: The shapes a workload export keeps: reads and writes (not transactions, pragmas, DDL).
+_WORKLOAD = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|REPLACE)\b", re.IGNORECASE)
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -327,6 +332,30 @@ class Monitor:
                 s.shape, s.id, s.count, s.errors, s.total, p50, p90, p95, p99, p999, s.max
             )
         return out
+
+    def export_workload(self, path: str | os.PathLike[str]) -> int:
+        """Write what this monitor saw as an ``edgeopt advise --workload`` file: one statement
+        per fingerprint that reads or writes (its shape, ``?`` for every value), weighted by
+        how often it ran, with its count and total time in a comment. No parameter values:
+        the monitor never keeps them (they may be secrets); advise draws its own from the
+        data. Returns the number of statements written.
+
+        Raises:
+            ConfigError: the file cannot be written.
+        """
+        rows = sorted(self.stats().values(), key=lambda s: (-s.count, s.fingerprint))
+        parts = [
+            f"-- {s.id}: {s.count} runs, {s.total * 1000:.3f} ms in all, {s.errors} errors\n"
+            f"-- weight: {s.count}\n{s.fingerprint};"
+            for s in rows
+            if s.fingerprint != OTHER and _WORKLOAD.match(s.fingerprint) and s.count > 0
+        ]
+        head = f"-- edgeopt workload exported by the monitor: {len(parts)} statements\n\n"
+        try:
+            Path(path).write_text(head + "\n\n".join(parts) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write the workload to {path}: {exc}") from exc
+        return len(parts)
 
     @contextmanager
     def request_scope(
