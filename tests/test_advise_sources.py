@@ -105,3 +105,45 @@ def test_advise_takes_a_trace_or_a_workload_not_both(notes: Path, tmp_path: Path
     ok = edgeopt("advise", "--db", str(notes), "--trace", str(tmp_path / "t.log"), "--json")
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["indexes"][0]["columns"][0] == "owner"
+
+
+def test_the_closed_loop_emit_apply_verify_rollback(notes: Path, tmp_path: Path) -> None:
+    workload = tmp_path / "w.sql"
+    workload.write_text(
+        "-- weight: 10\nSELECT id FROM notes WHERE owner = 17;\n"
+        "INSERT INTO notes (owner, kind, body) VALUES (1, 'a', 'x');\n"
+    )
+    pack = tmp_path / "pack"
+    emitted = edgeopt("advise", "--db", str(notes), "--workload", str(workload),
+                      "--emit-pack", str(pack))  # fmt: skip
+    assert emitted.returncode == 0, emitted.stderr
+    # Before apply: verify says the indexes are not there, and the plan still scans.
+    early = json.loads(
+        edgeopt("advise", "--db", str(notes), "--verify", str(pack), "--json").stdout
+    )
+    assert early["missing"] == early["indexes"] and early["indexes"]
+    before = master_of(notes)
+    assert edgeopt("apply", "--db", str(notes), "--pack", str(pack)).returncode == 0
+    proc = edgeopt("advise", "--db", str(notes), "--verify", str(pack), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["missing"] == []
+    select, insert = result["statements"]
+    assert select["uses"] and select["ms_now"] < select["ms_before"] / 5
+    assert insert["ms_now"] is None  # a write is not run on the live file
+    assert result["reads_ms_now"] < result["reads_ms_before"]
+    text = edgeopt("advise", "--db", str(notes), "--verify", str(pack))
+    assert "predicted" in text.stdout and "reads, weighted" in text.stdout
+    assert edgeopt("rollback", "--db", str(notes), "--pack", str(pack), "--all").returncode == 0
+    assert master_of(notes) == before
+
+
+def master_of(path: Path) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT type, name, sql FROM sqlite_master"
+            " WHERE tbl_name <> '_edgeopt_migrations' ORDER BY 2"
+        ).fetchall()
+    finally:
+        conn.close()

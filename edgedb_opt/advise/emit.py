@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from edgedb_opt.advise.advisor import Advice
+from edgedb_opt.advise.verify import ADVICE_FILE
 from edgedb_opt.errors import ConfigError
 
 __all__ = ["emit_pack"]
@@ -29,7 +31,9 @@ def emit_pack(advice: Advice, directory: str | Path) -> list[Path]:
             or it cannot be created.
     """
     folder = Path(directory)
-    if folder.exists() and (not folder.is_dir() or any(folder.glob("*.sql"))):
+    if folder.exists() and (
+        not folder.is_dir() or any(folder.glob("*.sql")) or (folder / ADVICE_FILE).exists()
+    ):
         raise ConfigError(f"pack folder {folder}: exists and is not an empty pack folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -71,4 +75,7 @@ def emit_pack(advice: Advice, directory: str | Path) -> list[Path]:
         path = folder / f"{len(advice.indexes) + 1:03d}_analyze_stats.sql"
         path.write_text("\n".join(lines), encoding="utf-8")
         files.append(path)
+    # The advice itself, for advise --verify once the pack is applied (not a step: a pack
+    # reads only its NNN_*.sql files).
+    (folder / ADVICE_FILE).write_text(json.dumps(advice.as_dict(), indent=1, default=str))
     return files

@@ -66,14 +66,24 @@ def scratch_copy(source: Path, dest: Path) -> Path:
 class Lab:
     """One connection to a scratch database (see the module docstring)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """``read_only``: the live file itself, opened with SQLite's read-only mode (plans
+        and the timing of reads only; ``advise --verify``)."""
         self.path = path
-        self.conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            if read_only:
+                self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+                self.conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            else:
+                self.conn = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DriverError(f"cannot read {path} as a SQLite database: {exc}") from exc
         self.conn.execute("PRAGMA cache_size = -64000")
-        # A scratch file is disposable: no fsync and no journal file to create and delete on
-        # every rolled-back write, which would time the file system, not the indexes.
-        self.conn.execute("PRAGMA journal_mode = MEMORY").fetchall()
-        self.conn.execute("PRAGMA synchronous = OFF")
+        if not read_only:
+            # A scratch file is disposable: no fsync and no journal file to create and delete
+            # on every rolled-back write, which would time the file system, not the indexes.
+            self.conn.execute("PRAGMA journal_mode = MEMORY").fetchall()
+            self.conn.execute("PRAGMA synchronous = OFF")
         self._quantiles: dict[tuple[str, str, float], Any] = {}
         self._profiles: dict[tuple[str, str], ColumnProfile | None] = {}
 
@@ -245,7 +255,13 @@ class Lab:
 
     def plan(self, sql: str, params: Mapping[str, Any]) -> list[str]:
         """EXPLAIN QUERY PLAN lines, indented by depth."""
-        rows = self.conn.execute("EXPLAIN QUERY PLAN " + sql, dict(params)).fetchall()
+        # SQLite does not prepare a cached EXPLAIN statement again when the schema changes
+        # (3.40: after DROP INDEX it still shows the index), so the schema's version is part
+        # of the text Python's statement cache keys on.
+        (version,) = self.conn.execute("PRAGMA schema_version").fetchone()
+        rows = self.conn.execute(
+            f"EXPLAIN QUERY PLAN {sql} /* schema {version} */", dict(params)
+        ).fetchall()
         depth: dict[int, int] = {0: -1}
         out = []
         for node, parent, _unused, detail in rows:

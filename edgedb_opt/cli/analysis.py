@@ -141,6 +141,14 @@ def health(db: str, as_json: bool, config: str | None, prometheus: bool) -> None
     is_flag=True,
     help="Also run sqlite3's .expert on the same statements and measure both sets.",
 )
+@click.option(
+    "--verify",
+    "verify_pack",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="After apply --pack DIR: time the statements of the advice kept in DIR on the live "
+    "file (read-only) and show before / predicted / now per statement.",
+)
 def advise(
     workload: str | None,
     trace: str | None,
@@ -149,6 +157,7 @@ def advise(
     budget_mb: float | None,
     emit_pack: str | None,
     compare_expert: bool,
+    verify_pack: str | None,
 ) -> None:
     """Propose indexes for a workload, measured on a scratch copy of the database.
 
@@ -162,11 +171,14 @@ def advise(
     from edgedb_opt.advise import compare_with_expert, load_trace, load_workload
     from edgedb_opt.advise import emit_pack as write_pack
 
-    if (workload is None) == (trace is None):
-        raise ConfigError("give the statements as --workload FILE or as --trace FILE (one)")
     kind, where = parse_target(db)
     if kind != "sqlite":
         raise ConfigError(f"--db {db!r}: advise works on SQLite files (copy the database locally)")
+    if verify_pack is not None:
+        _verify(where, verify_pack, as_json)
+        return
+    if (workload is None) == (trace is None):
+        raise ConfigError("give the statements as --workload FILE or as --trace FILE (one)")
     statements = load_workload(workload) if workload is not None else load_trace(str(trace))
 
     def say(text: str) -> None:
@@ -183,6 +195,29 @@ def advise(
         _emit_json(out)
         return
     _print_advice(advice, files)
+
+
+def _verify(db: str, pack: str, as_json: bool) -> None:
+    from edgedb_opt.advise.verify import verify
+
+    result = verify(db, pack)
+    if as_json:
+        _emit_json(result.as_dict())
+        return
+    click.echo(f"{'#':>3} {'weight':>6} {'before ms':>10} {'predicted':>10} {'now ms':>10}  uses")
+    for s in result.statements:
+        now = "(write)" if s.ms_now is None else f"{s.ms_now:.3f}"
+        used = ", ".join(s.uses) or "-"
+        click.echo(
+            f"{s.index:>3} {s.weight:>6g} {s.ms_before:>10.3f} {s.ms_predicted:>10.3f} "
+            f"{now:>10}  {used}"
+        )
+    click.echo(
+        f"reads, weighted: {result.reads_ms_before:.3f} ms before, "
+        f"{result.reads_ms_predicted:.3f} predicted, {result.reads_ms_now:.3f} now"
+    )
+    for name in result.missing:
+        click.echo(f"  not in the database: {name} (apply the pack first)")
 
 
 def _print_advice(advice: Any, files: list[Path]) -> None:
