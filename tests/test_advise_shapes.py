@@ -130,3 +130,33 @@ def test_a_literal_run_once_is_a_parameter_even_on_a_flag(tmp_path: Path) -> Non
         parse_workload("-- weight: 20\nSELECT id FROM jobs WHERE state = 'run' AND owner = 5;"),
     )
     assert any(i.where == "state = 'run'" for i in often.indexes), often.indexes
+
+
+def test_an_expression_gets_an_expression_index_and_rowid_ends_no_key(tmp_path: Path) -> None:
+    schema = "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, a INTEGER, b INTEGER);"
+
+    def fill(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT INTO users (email, a, b) VALUES (?, ?, ?)",
+            ((f"User{i}@Mail.org", i % 100, i % 37) for i in range(20_000)),
+        )
+
+    path = _db(tmp_path, schema, fill)
+    advice = advise(
+        path,
+        parse_workload(
+            "SELECT id FROM users WHERE lower(users.email) = 'user5@mail.org';\n"
+            "SELECT id FROM users WHERE a + b = 40 ORDER BY id;\n"
+            # Not deterministic: no index can hold it, and none is proposed for it.
+            "SELECT id FROM users WHERE random() > 5;"
+        ),
+    )
+    created = sorted(i.create_sql for i in advice.indexes)
+    assert created == [
+        'CREATE INDEX "adv_users_expr_LOWER_email_" ON "users" (LOWER(email))',
+        'CREATE INDEX "adv_users_expr_a___b" ON "users" (a + b)',
+    ]
+    lower, plus, volatile = advice.statements
+    assert "(<expr>=?)" in lower.plan_after[0] and "(<expr>=?)" in plus.plan_after[0]
+    assert not any("SORT" in line for line in plus.plan_after)  # rowid orders equal keys
+    assert all(volatile.index not in i.serves for i in advice.indexes)

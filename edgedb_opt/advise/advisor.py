@@ -273,8 +273,14 @@ def _advise(
     _say(progress, f"{len(shapes)} statements, {len(cands)} candidate indexes: measuring before")
     before = measure_set(lab, shapes, params)
     _say(progress, f"building {len(cands)} candidates")
+    buildable = []
     for c in cands:
-        lab.execute(c.create_sql())
+        try:
+            lab.execute(c.create_sql())
+            buildable.append(c)
+        except sqlite3.Error as exc:  # e.g. an expression SQLite will not index
+            _say(progress, f"skipped {c.name}: {exc}")
+    cands = buildable
     best = measure_set(lab, shapes, params)
     sizes = lab.sizes()
     for c in cands:

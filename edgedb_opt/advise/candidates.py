@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from edgedb_opt.advise.shape import TableUse
+from edgedb_opt.advise.shape import EXPRESSION, TableUse
 
 __all__ = ["Candidate", "ExistingIndex", "TableInfo", "candidates_for", "merge"]
 
@@ -123,7 +123,10 @@ def _term_sql(key: str) -> str:
     match = _TERM.match(key)
     assert match is not None
     collation = f" COLLATE {match.group('collation')}" if match.group("collation") else ""
-    return _q(match.group("column")) + collation + (match.group("desc") or "")
+    column = match.group("column")
+    # An expression is written as the statement wrote it (SQLite matches the trees).
+    written = column[len(EXPRESSION) :] if column.startswith(EXPRESSION) else _q(column)
+    return written + collation + (match.group("desc") or "")
 
 
 def _collated(key: list[str], use: TableUse) -> list[str]:
@@ -185,7 +188,8 @@ def candidates_for(use: TableUse, statement: int, info: TableInfo) -> list[Candi
     out: list[Candidate] = []
     read = sorted(c for c in use.columns if not info.is_rowid(c))
     for plain, where in keyed:
-        key = _collated(plain, use)
+        # rowid ends every index already (and orders rows within equal keys): never a term.
+        key = [k for k in _collated(plain, use) if not info.is_rowid(_column(k))]
         names = [_column(k) for k in key]
         if not names or info.is_rowid(names[0]):
             continue

@@ -75,15 +75,20 @@ class StatementShape:
     writes: str | None
 
 
-def _conjuncts(node: exp.Expr | None) -> Iterator[exp.Expr]:
+def _terms(node: exp.Expr | None, kind: type[exp.Connector]) -> Iterator[exp.Expr]:
+    """The operands of a chain of ``kind`` (AND or OR), parentheses removed."""
     if node is None:
         return
     node = node.unnest() if isinstance(node, exp.Paren) else node
-    if isinstance(node, exp.And):
-        yield from _conjuncts(node.left)
-        yield from _conjuncts(node.right)
+    if isinstance(node, kind):
+        yield from _terms(node.left, kind)
+        yield from _terms(node.right, kind)
     else:
         yield node
+
+
+def _conjuncts(node: exp.Expr | None) -> Iterator[exp.Expr]:
+    return _terms(node, exp.And)
 
 
 def _conditions(scope: Scope) -> list[exp.Expr]:
@@ -132,12 +137,41 @@ def _collation(cond: exp.Expr) -> str | None:
     return None
 
 
+#: An index key term that is an expression, not a column: ``expr:lower(email)``.
+EXPRESSION = "expr:"
+_VOLATILE = {"random", "randomblob", "changes", "total_changes", "last_insert_rowid"}
+
+
+def _expression_of(node: exp.Expr, alias: str, res: _Resolver) -> str | None:
+    """``node`` as an index expression on ``alias``'s table (``lower(email)``, ``a + b``),
+    or None: it must read only that table's columns, at least one, through functions that
+    give the same result for the same row (no aggregate, no random(), no 'now')."""
+    if not isinstance(node, exp.Func | exp.Add | exp.Sub | exp.Mul | exp.Div | exp.DPipe):
+        return None
+    if isinstance(node, exp.AggFunc | exp.Window) or node.find(exp.Select, exp.Star):
+        return None
+    columns = list(node.find_all(exp.Column))
+    if not columns or any(res.alias_of(c) != alias for c in columns):
+        return None
+    names = {f.name.lower() for f in node.find_all(exp.Func) if isinstance(f, exp.Anonymous)}
+    names |= {type(f).__name__.lower() for f in node.find_all(exp.Func)}
+    if names & _VOLATILE or any(
+        isinstance(v, exp.Literal) and v.is_string and v.this.lower() == "now"
+        for v in node.find_all(exp.Literal)
+    ):
+        return None
+    bare = node.copy()
+    for col in bare.find_all(exp.Column):
+        col.set("table", None)  # an index expression names its columns unqualified
+    return EXPRESSION + bare.sql(dialect="sqlite")
+
+
 def _column_of(node: exp.Expr, alias: str, res: _Resolver) -> str | None:
     node = node.unnest() if isinstance(node, exp.Paren) else node
     node = _uncollated(node)
     if isinstance(node, exp.Column) and res.alias_of(node) == alias:
         return node.name.lower()
-    return None
+    return _expression_of(node, alias, res)
 
 
 def _mentions(node: exp.Expr, alias: str, res: _Resolver) -> bool:
@@ -191,7 +225,7 @@ def _classify(cond: exp.Expr, alias: str, use: TableUse, res: _Resolver) -> None
             if isinstance(cond, exp.EQ | exp.Is):
                 joined = any(res.alias_of(c) is not None for c in other.find_all(exp.Column))
                 use.add(use.joins if joined else use.eq, col)
-                if _is_constant(other):
+                if _is_constant(other) and not col.startswith(EXPRESSION):
                     op = "IS" if isinstance(cond, exp.Is) else "="
                     use.constants[col] = f"{col} {op} {other.sql(dialect='sqlite')}"
             else:
@@ -254,15 +288,6 @@ def _uses(scope: Scope, schema: Mapping[str, set[str]]) -> Iterator[TableUse]:
         yield from _or_branches(conditions, alias, use, res)
 
 
-def _disjuncts(node: exp.Expr) -> Iterator[exp.Expr]:
-    node = node.unnest() if isinstance(node, exp.Paren) else node
-    if isinstance(node, exp.Or):
-        yield from _disjuncts(node.left)
-        yield from _disjuncts(node.right)
-    else:
-        yield node
-
-
 def _or_branches(
     conditions: list[exp.Expr], alias: str, use: TableUse, res: _Resolver
 ) -> Iterator[TableUse]:
@@ -273,7 +298,7 @@ def _or_branches(
             continue
         if any(res.alias_of(c) != alias for c in cond.find_all(exp.Column)):
             continue  # a branch on another table: no single index per branch serves it
-        for branch in _disjuncts(cond):
+        for branch in _terms(cond, exp.Or):
             # No covering variant: a covering index on one branch lets the planner scan it
             # whole for every branch instead of looking each one up.
             part = TableUse(use.table, or_group=f"{use.table}: {cond.sql(dialect='sqlite')}")

@@ -24,8 +24,8 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from edgedb_opt.advise.workload import WorkloadStatement, parse_workload
-from edgedb_opt.errors import ConfigError, WorkloadError
+from edgedb_opt.advise.workload import WorkloadStatement, parse_workload, read_text
+from edgedb_opt.errors import WorkloadError
 from edgedb_opt.runtime.fingerprint import fingerprint
 from edgedb_opt.sqltext import split_statements
 
@@ -91,9 +91,4 @@ def load_trace(path: str | Path) -> list[WorkloadStatement]:
     Raises:
         ConfigError: the file cannot be read. WorkloadError: see :func:`workload_from_trace`.
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read trace {p}: {exc}") from exc
-    return workload_from_trace(text, source=str(p))
+    return workload_from_trace(read_text(path, "trace"), source=str(path))

@@ -185,9 +185,12 @@ def load_workload(path: str | Path) -> list[WorkloadStatement]:
     Raises:
         ConfigError: the file cannot be read. WorkloadError: see :func:`parse_workload`.
     """
-    p = Path(path)
+    return parse_workload(read_text(path, "workload"), source=str(path))
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """A UTF-8 file's text, or a one-line ConfigError naming ``what`` it was and why."""
     try:
-        text = p.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read workload {p}: {exc}") from exc
-    return parse_workload(text, source=str(p))
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
