@@ -12,6 +12,12 @@ Estimates only order the work; every decision is a measurement on the scratch da
   Overlapping candidates lose their bound once another index has taken the gain.
 - Prune: an index chosen early may be redundant once later ones are in. Each is dropped in
   turn (least gain first) and stays dropped if the workload does not slow by ``threshold``.
+- A candidate rejected while another bottleneck hid its gain (a pick's questions index
+  before the pick's answer probe was indexed) is tried again after each later choice, up to
+  ``RETRIES`` times.
+
+A statement whose plan did not change keeps its time between trials (``measure_set``): on a
+heavy statement the noise of timing it again outweighs a real gain elsewhere.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ __all__ = ["Selection", "select_indexes"]
 #: A covering index must make the statements it serves this many times faster than they are
 #: without it (with its lean twin, when that was chosen) to be worth its extra bytes.
 COVERING_GAIN = 2.0
+#: Times a rejected candidate is tried again after later choices.
+RETRIES = 2
 
 
 class Run(Protocol):
@@ -97,8 +105,9 @@ def select_indexes(
     chosen: list[Candidate] = []
     gain: dict[str, float] = {}
     spent = 0
-    rejected: set[str] = set()
+    rejected: dict[str, int] = {}  # name -> times tried and rejected
     tried = 0
+    blocked: set[str] = set()  # rejected since the last choice, or too often
     while True:
 
         def bound(c: Candidate, run: Run = current) -> float:
@@ -114,7 +123,7 @@ def select_indexes(
         pool = [
             c
             for c in cands
-            if c.name not in rejected
+            if c.name not in blocked
             and c not in chosen
             and bound(c) > threshold
             and (budget is None or spent + sizes.get(c.name, 0) <= budget)
@@ -146,24 +155,46 @@ def select_indexes(
                 spent += sizes.get(c.name, 0)
             current = trial
             say(f"chose {', '.join(c.name for c in group)}: saves {saved:.3f} weighted ms")
+            # What this choice removed may have hidden another candidate's gain.
+            blocked = {n for n, times in rejected.items() if times > RETRIES}
         else:
             for c in group:
                 lab.execute(c.drop_sql())
-                rejected.add(c.name)
+                rejected[c.name] = rejected.get(c.name, 0) + 1
+                blocked.add(c.name)
+    current = _prune(lab, chosen, gain, shapes, params, current, measure, threshold, say)
+    current = _no_full_scans(lab, cands, chosen, gain, shapes, params, current, measure, say)
+    return Selection(chosen, gain, current, tried)
+
+
+def _prune(
+    lab: Lab,
+    chosen: list[Candidate],
+    gain: dict[str, float],
+    shapes: Sequence[StatementShape],
+    params: Sequence[Sequence[dict[str, Any]]],
+    current: Run,
+    measure: Measure,
+    threshold: float,
+    say: Callable[[str], None],
+) -> Run:
+    """Drop each chosen index in turn (least gain first) for good when the workload does not
+    slow by ``threshold`` without it; ``chosen`` and ``gain`` are updated in place."""
     for cand in sorted(chosen, key=lambda c: gain[c.name]):
         lab.execute(cand.drop_sql())
         trial = measure(
             lab, shapes, params, analyze=False, only=_touching(shapes, cand.table), previous=current
         )
-        if trial.weighted(shapes) - current.weighted(shapes) < threshold:
+        slower = trial.weighted(shapes) - current.weighted(shapes)
+        if slower < threshold:
             chosen.remove(cand)
             current = trial
             say(f"dropped {cand.name}: the others serve its statements as well")
         else:
+            gain[cand.name] = max(gain[cand.name], slower)
             lab.execute(cand.create_sql())
             lab.execute(f'ANALYZE "{cand.name}"')
-    current = _no_full_scans(lab, cands, chosen, gain, shapes, params, current, measure, say)
-    return Selection(chosen, gain, current, tried)
+    return current
 
 
 def full_scans(plan: list[str], tables: set[str]) -> set[str]:
