@@ -61,7 +61,7 @@ def _load(pack: Path) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            f"{path} does not exist: --verify needs a pack written by advise --emit-pack"
+            f"{path} does not exist: verify needs a pack folder written by emit_pack"
         ) from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
