@@ -29,6 +29,8 @@ _TABLE = """CREATE TABLE questions (
     difficulty INTEGER NOT NULL, text TEXT, explanation TEXT, reference TEXT,
     is_active INTEGER NOT NULL, review_status TEXT NOT NULL)"""
 
+_VERSION = "CREATE TABLE study_bank_version (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"
+
 # Letters whose case LIKE folds (ASCII) and some it does not (accented, sharp s, Turkish i,
 # Greek sigma: written as escapes below), digits,
 # separators, LIKE's own wildcards and escape, and NUL, where LIKE stops reading a value.
@@ -57,15 +59,9 @@ async def _fill(db: Driver, bank: list[tuple[Any, ...]]) -> None:
 
 async def _both(db: Driver, words: list[str], limit: int) -> tuple[list[Any], list[int]]:
     sql_rows = await _fts.search_like(db, 1, words, limit)
-    rows = await db.fetch_all(
-        _corpus._EXAM_TEXT_SQL.replace(
-            "(SELECT study_bank_version.version FROM study_bank_version)", "0"
-        ),
-        (1,),
-    )
-    text = _corpus.ExamText.build(r[:4] for r in rows)
-    assert text is not None
-    return [r[0] for r in sql_rows], text.search(words, limit)
+    kept = await _corpus._read(db, 1)  # the exam's text as the optimized search reads it
+    found = kept[1].search(words, limit) if kept is not None else []
+    return [r[0] for r in sql_rows], found
 
 
 @pytest.fixture(params=["sqlite", "turso"])
@@ -75,6 +71,8 @@ def bank_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Dr
     opener = SqliteDriver if request.param == "sqlite" else TursoDriver
     db: Driver = loop.run_until_complete(opener.open(path))
     loop.run_until_complete(db.execute(_TABLE))
+    loop.run_until_complete(db.execute(_VERSION))
+    loop.run_until_complete(db.execute("INSERT INTO study_bank_version VALUES (1, 0)"))
     try:
         yield db, loop
     finally:

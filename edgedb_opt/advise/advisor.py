@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import tempfile
 from collections.abc import Callable, Sequence
@@ -198,8 +199,11 @@ def _trigger_uses(lab: Lab, shape: StatementShape, schema: dict[str, set[str]]) 
     uses of the write itself: an index for them is credited to the statement that fires them."""
     if shape.writes is None:
         return []
-    event = shape.statement.sql.lstrip().split(None, 1)[0].upper()
-    event = "INSERT" if event in ("REPLACE", "WITH") else event
+    # The statement's own verb, past a WITH clause: REPLACE fires INSERT triggers.
+    verb = re.search(r"\b(INSERT|REPLACE|UPDATE|DELETE)\b", shape.statement.sql, re.IGNORECASE)
+    event = (
+        "INSERT" if verb is None or verb.group(1).upper() == "REPLACE" else verb.group(1).upper()
+    )
     out: list[TableUse] = []
     for body in lab.trigger_statements(shape.writes, event):
         try:

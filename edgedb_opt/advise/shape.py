@@ -139,7 +139,8 @@ def _collation(cond: exp.Expr) -> str | None:
 
 #: An index key term that is an expression, not a column: ``expr:lower(email)``.
 EXPRESSION = "expr:"
-_VOLATILE = {"random", "randomblob", "changes", "total_changes", "last_insert_rowid"}
+# SQLite's names, and sqlglot's class names for them (random() parses as Rand).
+_VOLATILE = {"random", "rand", "randomblob", "changes", "total_changes", "last_insert_rowid"}
 
 
 def _expression_of(node: exp.Expr, alias: str, res: _Resolver) -> str | None:
