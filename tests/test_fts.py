@@ -184,7 +184,9 @@ def test_the_search_filter_index_changes_the_plan_not_the_results(seeded_db: Pat
         try:
             fresh = StudyQueries(db)
             with_index = await fresh.search_questions(exams[0], "network policy")
-            await Migrator(db, [load_pack("study")]).rollback(step=["analyze_stats"])
+            await Migrator(db, [load_pack("study")]).rollback(
+                step=["analyze_growth_stats", "analyze_stats"]
+            )
             await Migrator(db, [load_pack("study")]).rollback(step=["search_filter"])
             plain = await StudyQueries(db).search_questions(exams[0], "network policy")
             return with_index, plain

@@ -141,10 +141,14 @@ def test_study_pack_shape() -> None:
     # ANALYZE follows the index steps it requires; the steps after it (an engine's variant,
     # an index both planners take without statistics) are planned for without them.
     ids = [s.id for s in pack.steps]
-    (analyze,) = [s for s in pack.steps if s.needs == ("analyze",)]
+    analyze, growth = [s for s in pack.steps if s.needs == ("analyze",)]
     assert all(ids.index(r) < ids.index(analyze.id) for r in analyze.requires)
     assert ids[ids.index(analyze.id) + 1 :] == [
         "not_null_lookups",
         "question_exam_index",
         "search_version",
+        "analyze_growth_stats",  # the social-growth tables' statistics, skipped without them
     ]
+    assert growth.id == "analyze_growth_stats"
+    assert set(growth.requires) == {"growth_indexes", "engagement_indexes", "analyze_stats"}
+    assert not {"growth_indexes", "engagement_indexes"} & set(analyze.requires)

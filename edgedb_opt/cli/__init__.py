@@ -33,6 +33,7 @@ for _command in (
     migrate.apply,
     migrate.rollback,
     migrate.status,
+    migrate.check,
     analysis.rewrite,
     analysis.health,
     analysis.advise,

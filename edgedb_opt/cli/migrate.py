@@ -20,7 +20,9 @@ from edgedb_opt.cli.common import with_db as _with_db
 from edgedb_opt.cli.progress import LiveProgress, first_line
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.migrate import Migrator, StepResult, load_pack
+from edgedb_opt.migrate.engine import StatementCheck, StepCheck
 from edgedb_opt.schema import app_tables
+from edgedb_opt.study.statements import HOT_STATEMENTS
 
 __all__ = ["apply", "rollback", "status"]
 
@@ -185,6 +187,40 @@ def status(db: str, as_json: bool, packs: tuple[str, ...]) -> None:
             f"{r.id:<28} {r.pack:<10} {r.state:<8} {r.applied_at or '-':<24} {checksum:<8} "
             f"{r.reason or ''}".rstrip()
         )
+
+
+@click.command()
+@db_option
+@json_option
+@pack_option
+def check(db: str, as_json: bool, packs: tuple[str, ...]) -> None:
+    """Say what apply would do with each step here, without writing: apply, skip (what is
+    missing) or fail (SQLite's message), and which study operations can run afterwards.
+
+    Example: edgeopt check --db app.db --json
+    """
+    loaded = [load_pack(p) for p in packs]
+
+    async def body(conn: Driver) -> tuple[list[StepCheck], list[StatementCheck]]:
+        return await Migrator(conn, loaded).check(dict(HOT_STATEMENTS))
+
+    steps, statements = run(_with_db(db, body, read_only=True, must_exist=True))
+    if as_json:
+        _emit_json(
+            {
+                "steps": [s.as_dict() for s in steps],
+                "operations": [s.as_dict() for s in statements],
+            }
+        )
+        return
+    click.echo(f"{'step':<28} {'verdict':<12} reason")
+    for s in steps:
+        click.echo(f"{s.id:<28} {s.verdict:<12} {s.reason or ''}".rstrip())
+    runs = [o.name for o in statements if o.runs]
+    click.echo(f"\noperations that can run once applied: {', '.join(runs) or 'none'}")
+    for o in statements:
+        if not o.runs:
+            click.echo(f"cannot run: {o.name:<20} {o.reason}")
 
 
 #: Said by ``status`` when the database holds no table of an application: every step would

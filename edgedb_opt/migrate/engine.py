@@ -15,7 +15,7 @@ from typing import Literal
 
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.errors import ChecksumDriftError, DriverError, Hint, MigrationError
-from edgedb_opt.migrate import ledger
+from edgedb_opt.migrate import fit, ledger
 from edgedb_opt.migrate.pack import Pack, Step
 from edgedb_opt.sqltext import Statement, split_statements
 
@@ -42,6 +42,51 @@ class StepStatus:
             "applied_at": self.applied_at,
             "checksum_ok": self.checksum_ok,
         }
+
+
+CheckVerdict = Literal["applied", "skipped", "apply", "skip", "fail", "not_reached"]
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """What ``apply`` would do with one step on this schema (the ``check --json`` shape).
+
+    ``verdict``: ``applied`` / ``skipped`` (already in the ledger), ``apply``, ``skip``
+    (``reason`` names what is missing), ``fail`` (``reason``: SQLite's message at
+    ``file:line``), ``not_reached`` (an earlier step fails and apply stops there).
+    """
+
+    id: str
+    pack: str
+    verdict: CheckVerdict
+    reason: str | None
+    touches: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "pack": self.pack,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "touches": list(self.touches),
+        }
+
+
+@dataclass(frozen=True)
+class StatementCheck:
+    """Whether one statement can run on the schema as it will be once the pack is applied."""
+
+    name: str
+    runs: bool
+    reason: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "runs": self.runs, "reason": self.reason}
+
+
+#: Why a step is skipped, and whether for good (recorded in the ledger: a capability the
+#: engine lacks) or until the schema changes (a missing table or column: not recorded).
+_Skip = tuple[str, bool]
 
 
 @dataclass(frozen=True)
@@ -118,6 +163,7 @@ class Migrator:
     async def status(self) -> list[StepStatus]:
         """Every step's state; ledger rows of steps not in the loaded packs come last."""
         rows = await ledger.read_ledger(self.db)
+        predicted = await self._predict(rows)
         out: list[StepStatus] = []
         for step in self.steps:
             row = rows.get(step.id)
@@ -129,14 +175,20 @@ class Migrator:
                         row.state,
                         row.reason,
                         row.applied_at,
-                        row.checksum == step.checksum,
+                        step.accepts(row.checksum),
                     )
                 )
             else:
-                reason = self._skip_reason(step, rows)
+                verdict = predicted[step.id]
+                skipped = verdict.verdict == "skip"
                 out.append(
                     StepStatus(
-                        step.id, step.pack, "skipped" if reason else "pending", reason, None, None
+                        step.id,
+                        step.pack,
+                        "skipped" if skipped else "pending",
+                        verdict.reason if skipped or verdict.verdict == "fail" else None,
+                        None,
+                        None,
                     )
                 )
         for row in rows.values():
@@ -158,17 +210,79 @@ class Migrator:
         rows = await ledger.read_ledger(self.db)
         return [s for s in self.steps if s.id not in rows]
 
-    def _skip_reason(self, step: Step, rows: dict[str, ledger.LedgerRow]) -> str | None:
+    async def check(
+        self, statements: dict[str, str] | None = None
+    ) -> tuple[list[StepCheck], list[StatementCheck]]:
+        """What ``apply`` would do with each step on this database, without writing (see
+        :mod:`edgedb_opt.migrate.fit`), and whether each of ``statements`` (name -> SQL)
+        can run on the schema as it will be once those steps are applied."""
+        rows = await ledger.read_ledger(self.db)
+        with fit.Trial(await fit.read_schema(self.db)) as trial:
+            predicted = self._predict_on(trial, rows)
+            checks = []
+            for name, sql in (statements or {}).items():
+                problem = trial.prepare(sql)
+                checks.append(StatementCheck(name, problem is None, problem))
+        return [predicted[s.id] for s in self.steps], checks
+
+    async def _predict(self, rows: dict[str, ledger.LedgerRow]) -> dict[str, StepCheck]:
+        with fit.Trial(await fit.read_schema(self.db)) as trial:
+            return self._predict_on(trial, rows)
+
+    def _predict_on(
+        self, trial: fit.Trial, rows: dict[str, ledger.LedgerRow]
+    ) -> dict[str, StepCheck]:
+        """Each step in order as ``apply`` takes it: the ones it would apply are run on the
+        trial (later steps see what they created); apply stops at the first failure."""
+        out: dict[str, StepCheck] = {}
+        waiting: dict[str, str] = {}
+        stopped: str | None = None
+        for step in self.steps:
+            row = rows.get(step.id)
+            verdict: CheckVerdict
+            reason: str | None = None
+            if row is not None:
+                verdict, reason = row.state, row.reason
+            elif stopped is not None:
+                verdict, reason = "not_reached", f"apply stops at {stopped}"
+            elif skip := self._skip_reason(step, rows, waiting):
+                verdict, reason = "skip", skip[0]
+                if not skip[1]:
+                    waiting[step.id] = skip[0]
+            elif (why := _schema_skip(trial, step)) is not None:
+                verdict, reason = ("skip", why[0]) if why[1] else ("fail", why[0])
+                if why[1]:
+                    waiting[step.id] = why[0]
+                else:
+                    stopped = step.id
+            else:
+                verdict = "apply"
+            out[step.id] = StepCheck(step.id, step.pack, verdict, reason, tuple(fit.touches(step)))
+        return out
+
+    def _skip_reason(
+        self,
+        step: Step,
+        rows: dict[str, ledger.LedgerRow],
+        waiting: dict[str, str] | None = None,
+    ) -> _Skip | None:
+        """Why ``step`` is skipped before its SQL is tried: a capability the engine lacks
+        (for good), or a requirement that is skipped (for good, or while it waits for a
+        missing table or column: ``waiting``, by step id)."""
         unmet = self.db.capabilities.describe_unmet(step.needs, self.db.name)
         if unmet:
-            return unmet
+            return unmet, True
         for req in step.requires:
             row = rows.get(req)
             req_step = self._by_id.get(req)
-            if (row is not None and row.state == "skipped") or (
-                row is None and req_step is not None and self._skip_reason(req_step, rows)
-            ):
-                return f"requires {req}, which is skipped"
+            if row is not None and row.state == "skipped":
+                return f"requires {req}, which is skipped", True
+            if row is None and waiting is not None and req in waiting:
+                return f"requires {req}, which is skipped ({waiting[req]})", False
+            if row is None and req_step is not None:
+                inner = self._skip_reason(req_step, rows, waiting)
+                if inner is not None:
+                    return f"requires {req}, which is skipped", inner[1]
         return None
 
     def _select(self, step_ids: Sequence[str]) -> list[Step]:
@@ -206,34 +320,52 @@ class Migrator:
                         hint=Hint("step", req, "include"),
                     )
         if dry_run:
-            return self._dry_run(selected, rows)
+            return await self._dry_run(selected, rows)
         results: list[StepResult] = []
+        waiting: dict[str, str] = {}  # steps skipped in this run until the schema changes
         for s in selected:
-            results.append(await self._apply_one(s))
+            results.append(await self._apply_one(s, waiting))
         return results
 
-    def _dry_run(self, selected: list[Step], rows: dict[str, ledger.LedgerRow]) -> list[StepResult]:
+    async def _dry_run(
+        self, selected: list[Step], rows: dict[str, ledger.LedgerRow]
+    ) -> list[StepResult]:
+        predicted = await self._predict(rows)
         out: list[StepResult] = []
         for s in selected:
+            verdict = predicted[s.id]
             if s.id in rows:
                 out.append(StepResult(s.id, "already_applied"))
-                continue
-            reason = self._skip_reason(s, rows)
-            if reason:
-                out.append(StepResult(s.id, "would_skip", reason=reason))
+            elif verdict.verdict == "skip":
+                out.append(StepResult(s.id, "would_skip", reason=verdict.reason))
             else:
-                out.append(StepResult(s.id, "would_apply", sql=[st.sql for st in s.up]))
+                reason = f"would fail: {verdict.reason}" if verdict.verdict == "fail" else None
+                out.append(
+                    StepResult(s.id, "would_apply", reason=reason, sql=[st.sql for st in s.up])
+                )
         return out
 
-    async def _apply_one(self, step: Step) -> StepResult:
+    async def _apply_one(self, step: Step, waiting: dict[str, str]) -> StepResult:
         self._on_event(("start", step.id, None))
         t0 = time.perf_counter()
         try:
             async with self.db.transaction("IMMEDIATE"):
                 rows = await ledger.read_ledger(self.db)  # again, under the write lock
+                skip = None if step.id in rows else self._skip_reason(step, rows, waiting)
+                if skip is None and step.id not in rows:
+                    # The schema as it is under the lock: a missing table or column skips
+                    # the step until it exists (not recorded, so a later apply retries).
+                    with fit.Trial(await fit.read_schema(self.db)) as trial:
+                        why = _schema_skip(trial, step)
+                    if why is not None and why[1]:
+                        skip = why[0], False
                 if step.id in rows:
                     result = StepResult(step.id, "already_applied")
-                elif reason := self._skip_reason(step, rows):
+                elif skip is not None and not skip[1]:
+                    waiting[step.id] = skip[0]
+                    result = StepResult(step.id, "skipped", reason=skip[0])
+                elif skip is not None:
+                    reason = skip[0]
                     await ledger.record(
                         self.db,
                         step_id=step.id,
@@ -313,7 +445,7 @@ class Migrator:
         targets = self._rollback_targets(rows, step, all)
         for row in targets:
             file_step = self._by_id.get(row.id)
-            if file_step is not None and file_step.checksum != row.checksum and not force:
+            if file_step is not None and not file_step.accepts(row.checksum) and not force:
                 raise ChecksumDriftError(
                     f"step {row.id!r} changed since it was applied ({file_step.path}); "
                     "refusing to roll back; force undoes it with the recorded down SQL",
@@ -408,6 +540,19 @@ class Migrator:
         return StepResult(
             row.id, "rolled_back", ms=(time.perf_counter() - t0) * 1000, statements=timings
         )
+
+
+def _schema_skip(trial: fit.Trial, step: Step) -> tuple[str, bool] | None:
+    """None when the step runs on the trial schema (it is kept there); else the reason and
+    True when it names a missing table or column (skip), False for any other error (fail).
+    A table the trial could not replay is not missing: the real run decides."""
+    problem = trial.run(step)
+    if problem is None:
+        return None
+    why = fit.absent_object(problem)
+    if why is not None and why.split()[1] not in trial.not_replayed:
+        return why, True
+    return problem, False
 
 
 def _ledger_step(row: ledger.LedgerRow) -> Step:

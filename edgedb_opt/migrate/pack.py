@@ -3,6 +3,7 @@
 A step file is::
 
     -- edgeopt:step id=<id> requires=<id>,<id> needs=<capability>,!<capability>
+                    supersedes=<sha256>,<sha256>
     -- what the step is for (free comment lines)
     -- up
     CREATE INDEX ...;
@@ -28,7 +29,8 @@ from edgedb_opt.sqltext import Statement, split_statements
 _HEADER = re.compile(r"^--\s*edgeopt:step\b(?P<rest>.*)$")
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _FILE = re.compile(r"^\d{3}_[A-Za-z0-9_\-]+\.sql$")
-_KEYS = ("id", "requires", "needs")
+_KEYS = ("id", "requires", "needs", "supersedes")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,13 @@ class Step:
     up: tuple[Statement, ...]
     down: tuple[Statement, ...]
     checksum: str
+    #: Checksums of earlier versions of this file: a ledger row holding one of them is not
+    #: drift (the step was edited on purpose; its recorded down SQL still undoes it).
+    supersedes: tuple[str, ...] = ()
+
+    def accepts(self, checksum: str) -> bool:
+        """Whether a ledger row with ``checksum`` is this step as shipped (now or before)."""
+        return checksum == self.checksum or checksum in self.supersedes
 
     @property
     def down_sql(self) -> str:
@@ -137,6 +146,7 @@ def parse_step(path: Path, *, pack: str) -> Step:
     if not _ID.match(step_id):
         raise PackError(f"{path}:1: step id {step_id!r} must match [a-z][a-z0-9_]*")
     requires = _split_list(fields.get("requires", ""), path, check=_ID, what="requirement")
+    supersedes = _split_list(fields.get("supersedes", ""), path, check=_SHA256, what="checksum")
     known = Capabilities.names()
     needs = _split_list(fields.get("needs", ""), path, check=None, what="capability")
     for need in needs:
@@ -166,6 +176,7 @@ def parse_step(path: Path, *, pack: str) -> Step:
         up=up,
         down=down,
         checksum=hashlib.sha256(raw).hexdigest(),
+        supersedes=supersedes,
     )
 
 
@@ -187,7 +198,8 @@ def _split_list(
     items = tuple(v for v in (p.strip() for p in value.split(",")) if v)
     for item in items:
         if check is not None and not check.match(item):
-            raise PackError(f"{path}:1: {what} {item!r} is not a valid step id")
+            kind = "a sha256 hex digest" if what == "checksum" else "a valid step id"
+            raise PackError(f"{path}:1: {what} {item!r} is not {kind}")
     return items
 
 
