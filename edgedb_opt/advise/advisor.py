@@ -24,13 +24,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgedb_opt.advise.candidates import TableInfo, candidates_for, merge
+from edgedb_opt.advise.candidates import Candidate, TableInfo, candidates_for, merge, term_column
+from edgedb_opt.advise.expert import proposed_index, run_expert
 from edgedb_opt.advise.measure import RUN_BUDGET_S, Lab, scratch_copy
 from edgedb_opt.advise.select import select_indexes
 from edgedb_opt.advise.shape import StatementShape, TableUse, analyze_statement
 from edgedb_opt.advise.values import parameterize, value_sets
 from edgedb_opt.advise.workload import WorkloadStatement
-from edgedb_opt.errors import ConfigError, WorkloadError
+from edgedb_opt.errors import ConfigError, DriverError, WorkloadError
 
 __all__ = ["Advice", "IndexAdvice", "StatementReport", "advise", "measure_set", "measured_workload"]
 
@@ -214,6 +215,35 @@ def _trigger_uses(lab: Lab, shape: StatementShape, schema: dict[str, set[str]]) 
     return out
 
 
+def expert_candidates(
+    lab: Lab,
+    shapes: Sequence[StatementShape],
+    infos: dict[str, TableInfo],
+    progress: Progress | None,
+) -> list[Candidate]:
+    """SQLite's own ``.expert`` proposals for each statement, as candidates measured like
+    ours: it reads shapes this module's analysis may not (and the choice stays measured).
+    Without a ``sqlite3`` command, or on a statement it rejects, there are simply fewer."""
+    try:
+        reports = run_expert(lab.path, [s.statement.sql for s in shapes])
+    except (ConfigError, DriverError) as exc:
+        _say(progress, f"no .expert candidates: {exc}")
+        return []
+    out = []
+    for shape, report in zip(shapes, reports, strict=True):
+        for sql in report.indexes:
+            found = proposed_index(sql)
+            if found is None or found[0] not in infos:
+                continue
+            table, terms = found
+            info = infos[table]
+            while terms and info.is_rowid(term_column(terms[-1])):
+                terms.pop()  # rowid ends every index already
+            if terms and not info.is_rowid(term_column(terms[0])):
+                out.append(Candidate(table, tuple(terms), None, frozenset({shape.statement.index})))
+    return out
+
+
 def measured_workload(
     lab: Lab, workload: Sequence[WorkloadStatement]
 ) -> tuple[list[StatementShape], list[list[dict[str, Any]]]]:
@@ -275,6 +305,7 @@ def _advise(
         if use.table in infos
         for c in candidates_for(use, shape.statement.index, infos[use.table])
     ]
+    raw.extend(expert_candidates(lab, shapes, infos, progress))
     cands = merge(raw, infos, keep_lean=True)
     _say(progress, f"{len(shapes)} statements, {len(cands)} candidate indexes: measuring before")
     before = measure_set(lab, shapes, params)

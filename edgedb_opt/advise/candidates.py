@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from edgedb_opt.advise.shape import EXPRESSION, TableUse
 
-__all__ = ["Candidate", "ExistingIndex", "TableInfo", "candidates_for", "merge"]
+__all__ = ["Candidate", "ExistingIndex", "TableInfo", "candidates_for", "merge", "term_column"]
 
 #: A covering index stays an index: at most this many columns, each this narrow on average.
 MAX_COVERING_COLUMNS = 8
@@ -106,7 +106,7 @@ class Candidate:
 _TERM = re.compile(r"^(?P<column>.*?)(?: COLLATE (?P<collation>\w+))?(?P<desc> DESC)?$")
 
 
-def _column(key: str) -> str:
+def term_column(key: str) -> str:
     """The column of an index key term: ``"unit price COLLATE NOCASE DESC"`` is column
     ``unit price``."""
     match = _TERM.match(key)
@@ -134,7 +134,7 @@ def _collated(key: list[str], use: TableUse) -> list[str]:
     ``x COLLATE NOCASE = ?`` only if it is ``x COLLATE NOCASE``."""
     out = []
     for term in key:
-        column = _column(term)
+        column = term_column(term)
         if column in use.collations:
             desc = " DESC" if term.endswith(" DESC") else ""
             term = f"{column} COLLATE {use.collations[column]}{desc}"
@@ -159,7 +159,7 @@ def _keys(eq: list[str], use: TableUse) -> list[list[str]]:
     if base:
         keys.append(base)
     by_order = _ordered(use.order, eq)
-    if by_order and (not rng or _column(by_order[0]) == rng[0]):
+    if by_order and (not rng or term_column(by_order[0]) == rng[0]):
         keys.append(eq + by_order)
     return keys
 
@@ -189,8 +189,8 @@ def candidates_for(use: TableUse, statement: int, info: TableInfo) -> list[Candi
     read = sorted(c for c in use.columns if not info.is_rowid(c))
     for plain, where in keyed:
         # rowid ends every index already (and orders rows within equal keys): never a term.
-        key = [k for k in _collated(plain, use) if not info.is_rowid(_column(k))]
-        names = [_column(k) for k in key]
+        key = [k for k in _collated(plain, use) if not info.is_rowid(term_column(k))]
+        names = [term_column(k) for k in key]
         if not names or info.is_rowid(names[0]):
             continue
         serves = frozenset({statement})

@@ -38,7 +38,7 @@ from sqlglot import exp
 
 from edgedb_opt.errors import ConfigError, DriverError
 
-__all__ = ["ENV_VAR", "ExpertAdvice", "dedupe", "expert_command", "run_expert"]
+__all__ = ["ENV_VAR", "ExpertAdvice", "dedupe", "expert_command", "proposed_index", "run_expert"]
 
 #: Environment variable naming the ``sqlite3`` command to use instead of the one on PATH.
 ENV_VAR = "EDGEOPT_SQLITE3"
@@ -181,6 +181,44 @@ def _index_key(sql: str) -> tuple[str, ...]:
         *columns,
         _unquoted(where) if isinstance(where, exp.Expression) else "",
     )
+
+
+def proposed_index(sql: str) -> tuple[str, list[str]] | None:
+    """The table and key terms of one ``.expert`` proposal, terms written as the advisor's
+    candidates write them (``col``, ``col COLLATE NOCASE``, ``col DESC``), names in lower
+    case; None for anything that is not a plain CREATE INDEX on columns.
+
+    >>> proposed_index('CREATE INDEX t_idx_1 ON "T"(a, "B c" COLLATE NOCASE DESC);')
+    ('t', ['a', 'b c COLLATE NOCASE DESC'])
+    >>> proposed_index("CREATE INDEX t_i ON t(a + 1);") is None
+    True
+    """
+    try:
+        tree = sqlglot.parse_one(sql, dialect="sqlite")
+    except sqlglot.errors.SqlglotError:
+        return None
+    index = tree.this if isinstance(tree, exp.Create) else None
+    table = index.args.get("table") if isinstance(index, exp.Index) else None
+    params = index.args.get("params") if isinstance(index, exp.Index) else None
+    if not isinstance(table, exp.Table) or not isinstance(params, exp.IndexParameters):
+        return None
+    if params.args.get("where") is not None or tree.args.get("unique"):
+        return None  # .expert proposes neither; a shape this parser does not know
+    terms = []
+    for column in params.args.get("columns") or []:
+        desc = isinstance(column, exp.Ordered) and bool(column.args.get("desc"))
+        term = column.this if isinstance(column, exp.Ordered) else column
+        collation = None
+        if isinstance(term, exp.Collate):
+            collation = term.expression.name
+            term = term.this
+        if not isinstance(term, exp.Column):
+            return None
+        text = term.name.lower()
+        if collation:
+            text += f" COLLATE {collation.upper()}"
+        terms.append(text + (" DESC" if desc else ""))
+    return (table.name.lower(), terms) if terms else None
 
 
 def _unquoted(node: exp.Expression) -> str:
