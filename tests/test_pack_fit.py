@@ -8,11 +8,15 @@ sqlite_master exactly; a step skipped for a missing table applies once the table
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgedb_opt.drivers.sqlite_driver import SqliteDriver
 from edgedb_opt.errors import MigrationError, PackError
@@ -264,3 +268,71 @@ def test_supersedes_accepts_the_earlier_file_and_rejects_what_is_not_a_digest(
     bad.write_text("-- edgeopt:step id=x supersedes=abc\n-- up\nSELECT 1;\n-- down\nSELECT 1;\n")
     with pytest.raises(PackError, match="checksum 'abc' is not a sha256 hex digest"):
         parse_step(bad, pack="p")
+
+
+#: What a schema not exactly ours may lack: whole tables, and columns the pack's steps name.
+_TABLES = sorted(
+    {"growth_metrics", "tweets", "engagement_opportunities", "user_progress", "test_attempts"}
+)
+_COLUMNS = [("questions", "review_status"), ("questions", "reference"), ("questions", "difficulty")]
+
+
+def _without(path: Path, tables: list[str], columns: list[tuple[str, str]]) -> None:
+    """Drop the tables, then each column with the indexes and triggers that name it."""
+    for table in tables:
+        _drop(path, f'DROP TABLE "{table}"')
+    for table, column in columns:
+        named = query(
+            path,
+            "SELECT type, name FROM sqlite_master WHERE tbl_name = ? AND type IN"
+            " ('index', 'trigger') AND sql LIKE ?",
+            (table, f"%{column}%"),
+        )
+        _drop(
+            path,
+            *[f'DROP {str(kind).upper()} "{name}"' for kind, name in named],
+            f'ALTER TABLE "{table}" DROP COLUMN "{column}"',
+        )
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    tables=st.lists(st.sampled_from(_TABLES), unique=True, max_size=3),
+    columns=st.lists(st.sampled_from(_COLUMNS), unique=True, max_size=2),
+)
+def test_on_any_schema_check_predicts_apply_and_rollback_restores_it(
+    seeded_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    tables: list[str],
+    columns: list[tuple[str, str]],
+) -> None:
+    # Property: whatever optional tables and columns are missing, check's verdicts are what
+    # apply does, a skip names something the schema lacks or a skipped requirement, nothing
+    # is half-applied, and rollback --all leaves sqlite_master as it was.
+    path = tmp_path_factory.mktemp("fit") / "study.db"
+    shutil.copyfile(seeded_template, path)
+    _without(path, tables, columns)
+    before = master(path)
+    checks, actions, reasons = asyncio.run(_check_then_apply(path))
+    assert {c.id: _EXPECTED_ACTION[c.verdict] for c in checks} == actions
+    missing = [f"table {t} absent" for t in tables] + [f"column {c} absent" for _t, c in columns]
+    for step, reason in reasons.items():
+        assert (
+            reason in missing or reason.startswith(("requires ", "needs ")) or ("engine" in reason)
+        ), (step, reason)
+    recorded: set[str] = set()
+    for (objects,) in query(path, "SELECT objects FROM _edgeopt_migrations"):
+        recorded |= set(json.loads(str(objects)))
+    assert {r[1] for r in master(path)} - {r[1] for r in before} == recorded - {
+        r[1] for r in before
+    }
+
+    async def rollback_all() -> None:
+        db = await SqliteDriver.open(path)
+        try:
+            await Migrator(db, [load_pack("study")]).rollback(all=True)
+        finally:
+            await db.close()
+
+    asyncio.run(rollback_all())
+    assert master(path) == before

@@ -117,12 +117,41 @@ class Trial:
         self.conn.execute("SAVEPOINT edgeopt_trial")
         for stmt in step.up:
             try:
+                if (missing := self._fts_content_missing(stmt.sql)) is not None:
+                    raise sqlite3.OperationalError(f"no such column: {missing}")
                 self.conn.execute(stmt.sql)
             except sqlite3.Error as exc:
                 self.conn.execute("ROLLBACK TO edgeopt_trial")
                 self.conn.execute("RELEASE edgeopt_trial")
                 return f"{step.where(stmt)}: {exc}"
         self.conn.execute("RELEASE edgeopt_trial")
+        return None
+
+    def _fts_content_missing(self, sql: str) -> str | None:
+        """A column an external-content FTS5 table indexes that its content table lacks.
+
+        FTS5 says only "SQL logic error" when it reads such a table (at ``'rebuild'`` or
+        the first trigger), so the trial names the column itself."""
+        match = _FTS5.match(sql)
+        if match is None:
+            return None
+        items = [i.strip() for i in match.group("args").split(",")]
+        options = {
+            k.strip().lower(): v.strip() for k, v in (i.split("=", 1) for i in items if "=" in i)
+        }
+        content = options.get("content", "").strip("'\"")
+        if not content:
+            return None
+        have = {
+            str(r[1]).lower() for r in self.conn.execute(f"PRAGMA table_info({_quote(content)})")
+        }
+        if not have:
+            return None  # no such table: running the statement says so
+        for item in items:
+            if "=" not in item and item:
+                column = item.split()[0].strip("'\"`[]").lower()
+                if column not in have:
+                    return column
         return None
 
     def prepare(self, sql: str) -> str | None:
@@ -132,6 +161,16 @@ class Trial:
         except sqlite3.Error as exc:
             return str(exc)
         return None
+
+
+_FTS5 = re.compile(
+    r"\s*CREATE\s+VIRTUAL\s+TABLE\s+.*?\bUSING\s+fts5\s*\((?P<args>.*)\)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 _TRIGGER_ON = re.compile(r"\bON\s+[\"`\[]?(\w+)", re.IGNORECASE)
