@@ -336,3 +336,85 @@ def test_on_any_schema_check_predicts_apply_and_rollback_restores_it(
 
     asyncio.run(rollback_all())
     assert master(path) == before
+
+
+def _pack(folder: Path, **steps: str) -> Path:
+    folder.mkdir()
+    for n, (step_id, up) in enumerate(steps.items(), start=1):
+        (folder / f"{n:03d}_{step_id}.sql").write_text(
+            f"-- edgeopt:step id={step_id}\n-- up\n{up}\n-- down\nSELECT 1;\n"
+        )
+    return folder
+
+
+async def _verdicts_then_actions(db_path: Path, pack: Path) -> tuple[dict[str, str], object]:
+    db = await SqliteDriver.open(db_path)
+    try:
+        migrator = Migrator(db, [load_pack(pack)])
+        checks, _ops = await migrator.check()
+        try:
+            done: object = {r.id: r.action for r in await migrator.apply()}
+        except MigrationError as exc:
+            done = exc
+    finally:
+        await db.close()
+    return {c.id: c.verdict for c in checks}, done
+
+
+async def test_objects_the_trial_cannot_rebuild_are_left_to_the_real_run(tmp_path: Path) -> None:
+    # A column with an application's own collation (the trial cannot create that table), a
+    # real table named like an FTS5 shadow table, and a name with a space.
+    path = tmp_path / "odd.db"
+    conn = sqlite3.connect(path)
+    conn.create_collation("app", lambda a, b: (a > b) - (a < b))
+    conn.executescript(
+        "CREATE TABLE Things (id INTEGER PRIMARY KEY, name TEXT COLLATE app, kind TEXT);"
+        "CREATE TABLE notes_content (id INTEGER PRIMARY KEY, body TEXT);"
+        "CREATE VIRTUAL TABLE notes USING fts5(body, content='notes_content', content_rowid='id');"
+        'CREATE TABLE "my table" (a INTEGER, b TEXT);'
+    )
+    conn.close()
+    pack = _pack(
+        tmp_path / "odd",
+        things_kind="CREATE INDEX idx_things_kind ON things (kind);",
+        notes_body="CREATE INDEX idx_notes_body ON notes_content (body);",
+        spaced='CREATE INDEX idx_spaced ON "my table" (b);',
+    )
+    verdicts, done = await _verdicts_then_actions(path, pack)
+    assert verdicts == {"things_kind": "apply", "notes_body": "apply", "spaced": "apply"}
+    assert done == {"things_kind": "applied", "notes_body": "applied", "spaced": "applied"}
+
+
+async def test_a_trigger_that_rolls_back_is_a_failure_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "guarded.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE settings (k TEXT PRIMARY KEY, v TEXT);"
+        "CREATE TRIGGER settings_guard BEFORE INSERT ON settings WHEN new.k = 'x'"
+        " BEGIN SELECT RAISE(ROLLBACK, 'x is reserved'); END;"
+    )
+    conn.close()
+    pack = _pack(tmp_path / "guarded", seed_row="INSERT INTO settings (k, v) VALUES ('x', '1');")
+    verdicts, done = await _verdicts_then_actions(path, pack)
+    assert verdicts == {"seed_row": "fail"}
+    assert isinstance(done, MigrationError) and "x is reserved" in str(done)
+    assert query(path, "SELECT count(*) FROM settings") == [(0,)]
+
+
+async def test_a_dry_run_of_chosen_steps_predicts_them_alone(seeded_db: Path) -> None:
+    _drop_table(seeded_db, "growth_metrics")
+    _drop(seeded_db, "CREATE INDEX idx_questions_study_candidates ON users (name)")
+    db = await SqliteDriver.open(seeded_db)
+    try:
+        migrator = Migrator(db, [load_pack("study")])
+        dry = await migrator.apply(step=["growth_indexes"], dry_run=True)
+        assert [(r.id, r.action, r.reason) for r in dry] == [
+            ("growth_indexes", "would_skip", "table growth_metrics absent")
+        ]
+        whole = {r.id: r for r in await migrator.apply(dry_run=True)}
+        assert str(whole["questions_indexes"].reason).startswith("would fail: ")
+        assert whole["answers_indexes"].reason == "not reached: apply stops at questions_indexes"
+        done = await migrator.apply(step=["growth_indexes"])
+    finally:
+        await db.close()
+    assert [(r.id, r.action) for r in done] == [("growth_indexes", "skipped")]

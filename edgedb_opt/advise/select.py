@@ -145,6 +145,16 @@ def select_indexes(
         lean = by_key.get(cand.lean.key) if cand.lean is not None else None
         if lean is not None and lean in pool:
             cand = lean  # the lean twin first: its covering one must then pay for its bytes
+        # Likewise the smallest way into the same lookup (same table, leading column and
+        # statements) first, whatever order the bounds gave: the others must then pay.
+        rivals = [
+            c
+            for c in pool
+            if c.table == cand.table and c.columns[0] == cand.columns[0] and c.serves & cand.serves
+        ]
+        smallest = min(rivals, key=lambda c: (sizes.get(c.name, 0), c.name), default=cand)
+        if sizes.get(smallest.name, 0) < sizes.get(cand.name, 0):
+            cand = smallest
         tried += 1
         # The branches of an OR are looked up together (MULTI-INDEX OR) or not at all.
         group = [cand] + [

@@ -186,7 +186,7 @@ class Migrator:
                         step.id,
                         step.pack,
                         "skipped" if skipped else "pending",
-                        verdict.reason if skipped or verdict.verdict == "fail" else None,
+                        verdict.reason if verdict.verdict != "apply" else None,
                         None,
                         None,
                     )
@@ -225,12 +225,17 @@ class Migrator:
                 checks.append(StatementCheck(name, problem is None, problem))
         return [predicted[s.id] for s in self.steps], checks
 
-    async def _predict(self, rows: dict[str, ledger.LedgerRow]) -> dict[str, StepCheck]:
+    async def _predict(
+        self, rows: dict[str, ledger.LedgerRow], selected: set[str] | None = None
+    ) -> dict[str, StepCheck]:
         with fit.Trial(await fit.read_schema(self.db)) as trial:
-            return self._predict_on(trial, rows)
+            return self._predict_on(trial, rows, selected)
 
     def _predict_on(
-        self, trial: fit.Trial, rows: dict[str, ledger.LedgerRow]
+        self,
+        trial: fit.Trial,
+        rows: dict[str, ledger.LedgerRow],
+        selected: set[str] | None = None,
     ) -> dict[str, StepCheck]:
         """Each step in order as ``apply`` takes it: the ones it would apply are run on the
         trial (later steps see what they created); apply stops at the first failure."""
@@ -241,6 +246,8 @@ class Migrator:
             row = rows.get(step.id)
             verdict: CheckVerdict
             reason: str | None = None
+            if selected is not None and step.id not in selected and row is None:
+                continue  # apply --step leaves it alone
             if row is not None:
                 verdict, reason = row.state, row.reason
             elif stopped is not None:
@@ -330,7 +337,7 @@ class Migrator:
     async def _dry_run(
         self, selected: list[Step], rows: dict[str, ledger.LedgerRow]
     ) -> list[StepResult]:
-        predicted = await self._predict(rows)
+        predicted = await self._predict(rows, {s.id for s in selected})
         out: list[StepResult] = []
         for s in selected:
             verdict = predicted[s.id]
@@ -339,7 +346,10 @@ class Migrator:
             elif verdict.verdict == "skip":
                 out.append(StepResult(s.id, "would_skip", reason=verdict.reason))
             else:
-                reason = f"would fail: {verdict.reason}" if verdict.verdict == "fail" else None
+                reason = {
+                    "fail": f"would fail: {verdict.reason}",
+                    "not_reached": f"not reached: {verdict.reason}",
+                }.get(verdict.verdict)
                 out.append(
                     StepResult(s.id, "would_apply", reason=reason, sql=[st.sql for st in s.up])
                 )
@@ -543,14 +553,19 @@ class Migrator:
 
 
 def _schema_skip(trial: fit.Trial, step: Step) -> tuple[str, bool] | None:
-    """None when the step runs on the trial schema (it is kept there); else the reason and
-    True when it names a missing table or column (skip), False for any other error (fail).
-    A table the trial could not replay is not missing: the real run decides."""
+    """None when the step runs on the trial schema (it is kept there), or when it fails over
+    an object the trial could not rebuild (a custom collation, a module the local SQLite
+    lacks: the real run decides); else the reason and True when it names a missing table or
+    column (skip), False for any other error (fail)."""
     problem = trial.run(step)
     if problem is None:
         return None
+    if any(problem.lower().find(n.lower()) >= 0 for n in trial.not_replayed) or any(
+        trial.unreplayed(t) for t in fit.touches(step)
+    ):
+        return None  # about an object the trial could not rebuild: the real run decides
     why = fit.absent_object(problem)
-    if why is not None and why.split()[1] not in trial.not_replayed:
+    if why is not None and not trial.unreplayed(why.split(" ", 1)[1].rsplit(" absent", 1)[0]):
         return why, True
     return problem, False
 

@@ -30,11 +30,6 @@ from edgedb_opt.migrate.pack import Step
 
 __all__ = ["SchemaRow", "Trial", "absent_object", "read_schema", "touches"]
 
-#: Shadow tables the virtual table modules create with the table itself (FTS3/4/5, R*Tree).
-_SHADOW_SUFFIXES = (
-    "content", "data", "idx", "docsize", "config", "segments", "segdir", "stat",
-    "node", "rowid", "parent",
-)  # fmt: skip
 _ABSENT = re.compile(r"no such (table|column): (?:main\.)?(.+)$")
 _ORDER = {"table": 0, "index": 1, "view": 2, "trigger": 3}
 
@@ -82,25 +77,37 @@ class Trial:
     def __init__(self, rows: Sequence[SchemaRow]) -> None:
         self.conn = sqlite3.connect(":memory:", isolation_level=None)
         self.not_replayed: list[str] = []
-        virtual = {
-            r.name
-            for r in rows
-            if r.type == "table" and (r.sql or "").upper().startswith("CREATE VIRTUAL TABLE")
-        }
-        shadows = {f"{v}_{s}" for v in virtual for s in _SHADOW_SUFFIXES}
+        #: Every name the real schema has (lower case): a name the trial lacks but the real
+        #: schema has is not missing, only not replayed.
+        self.real_names = {r.name.lower() for r in rows}
         # sqlite_sequence comes with an AUTOINCREMENT table; the statistics tables cannot be
         # created by name, ANALYZE makes them.
         internal = {r.name for r in rows if r.name.startswith(("sqlite_stat", "sqlite_sequence"))}
-        wanted = [r for r in rows if r.sql and r.name not in shadows | internal]
-        for row in sorted(wanted, key=lambda r: _ORDER.get(r.type, 9)):
+        wanted = [r for r in rows if r.sql and r.name not in internal]
+        # Virtual tables first: they make their own shadow tables, which are then skipped
+        # (by existing, not by name: a real table may be called like a shadow table).
+        for row in sorted(wanted, key=lambda r: (_ORDER.get(r.type, 9), not _is_virtual(r))):
+            if row.type == "table" and not _is_virtual(row) and self._has(row.name):
+                continue
             try:
                 self.conn.execute(row.sql or "")
             except sqlite3.Error:
                 self.not_replayed.append(row.name)
         if any(n.startswith("sqlite_stat") for n in internal):
             self.conn.execute("ANALYZE")
-            made = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
-            self.not_replayed.extend(sorted(n for n in internal - made if n != "sqlite_sequence"))
+            self.not_replayed.extend(
+                sorted(n for n in internal if n != "sqlite_sequence" and not self._has(n))
+            )
+
+    def _has(self, name: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE lower(name) = lower(?)", (name,)
+        ).fetchone()
+        return row is not None
+
+    def unreplayed(self, name: str) -> bool:
+        """Whether ``name`` exists in the real schema but not in the trial."""
+        return name.lower() in self.real_names and not self._has(name)
 
     def close(self) -> None:
         self.conn.close()
@@ -118,20 +125,28 @@ class Trial:
         for stmt in step.up:
             try:
                 if (missing := self._fts_content_missing(stmt.sql)) is not None:
-                    raise sqlite3.OperationalError(f"no such column: {missing}")
+                    raise sqlite3.OperationalError(missing)
                 self.conn.execute(stmt.sql)
             except sqlite3.Error as exc:
-                self.conn.execute("ROLLBACK TO edgeopt_trial")
-                self.conn.execute("RELEASE edgeopt_trial")
+                self._end(keep=False)
                 return f"{step.where(stmt)}: {exc}"
-        self.conn.execute("RELEASE edgeopt_trial")
+        self._end(keep=True)
         return None
 
+    def _end(self, *, keep: bool) -> None:
+        # A trigger's RAISE(ROLLBACK) or a step's own COMMIT may have ended the savepoint.
+        if not self.conn.in_transaction:
+            return
+        if not keep:
+            self.conn.execute("ROLLBACK TO edgeopt_trial")
+        self.conn.execute("RELEASE edgeopt_trial")
+
     def _fts_content_missing(self, sql: str) -> str | None:
-        """A column an external-content FTS5 table indexes that its content table lacks.
+        """ "no such table: T" / "no such column: C" for an external-content FTS5 table whose
+        content table, or one of whose columns, is missing.
 
         FTS5 says only "SQL logic error" when it reads such a table (at ``'rebuild'`` or
-        the first trigger), so the trial names the column itself."""
+        the first trigger), so the trial names the object itself."""
         match = _FTS5.match(sql)
         if match is None:
             return None
@@ -146,12 +161,12 @@ class Trial:
             str(r[1]).lower() for r in self.conn.execute(f"PRAGMA table_info({_quote(content)})")
         }
         if not have:
-            return None  # no such table: running the statement says so
+            return None if self.unreplayed(content) else f"no such table: {content}"
         for item in items:
             if "=" not in item and item:
                 column = item.split()[0].strip("'\"`[]").lower()
                 if column not in have:
-                    return column
+                    return f"no such column: {column}"
         return None
 
     def prepare(self, sql: str) -> str | None:
@@ -161,6 +176,10 @@ class Trial:
         except sqlite3.Error as exc:
             return str(exc)
         return None
+
+
+def _is_virtual(row: SchemaRow) -> bool:
+    return row.type == "table" and (row.sql or "").upper().startswith("CREATE VIRTUAL TABLE")
 
 
 _FTS5 = re.compile(
