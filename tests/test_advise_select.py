@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from edgedb_opt.advise import parse_workload
-from edgedb_opt.advise.advisor import expert_candidates, measured_workload
+from edgedb_opt.advise.advisor import _Run, expert_candidates, measured_workload
 from edgedb_opt.advise.candidates import Candidate
 from edgedb_opt.advise.expert import ENV_VAR
 from edgedb_opt.advise.measure import Lab
@@ -83,15 +83,6 @@ class _Shape:
     statement: _Statement
     writes: str | None = None
     uses: Sequence[Any] = ()
-
-
-@dataclass
-class _Run:
-    ms: list[float]
-    plans: list[list[str]]
-
-    def weighted(self, shapes: Sequence[Any]) -> float:
-        return sum(s.statement.weight * m for s, m in zip(shapes, self.ms, strict=True))
 
 
 class _ModelLab:
