@@ -217,7 +217,7 @@ class Migrator:
         :mod:`edgedb_opt.migrate.fit`), and whether each of ``statements`` (name -> SQL)
         can run on the schema as it will be once those steps are applied."""
         rows = await ledger.read_ledger(self.db)
-        with fit.Trial(await fit.read_schema(self.db)) as trial:
+        with await fit.trial_of(self.db) as trial:
             predicted = self._predict_on(trial, rows)
             checks = []
             for name, sql in (statements or {}).items():
@@ -228,7 +228,7 @@ class Migrator:
     async def _predict(
         self, rows: dict[str, ledger.LedgerRow], selected: set[str] | None = None
     ) -> dict[str, StepCheck]:
-        with fit.Trial(await fit.read_schema(self.db)) as trial:
+        with await fit.trial_of(self.db) as trial:
             return self._predict_on(trial, rows, selected)
 
     def _predict_on(
@@ -361,41 +361,51 @@ class Migrator:
         try:
             async with self.db.transaction("IMMEDIATE"):
                 rows = await ledger.read_ledger(self.db)  # again, under the write lock
-                skip = None if step.id in rows else self._skip_reason(step, rows, waiting)
-                if skip is None and step.id not in rows:
-                    # The schema as it is under the lock: a missing table or column skips
-                    # the step until it exists (not recorded, so a later apply retries).
-                    with fit.Trial(await fit.read_schema(self.db)) as trial:
-                        why = _schema_skip(trial, step)
-                    if why is not None and why[1]:
-                        skip = why[0], False
                 if step.id in rows:
                     result = StepResult(step.id, "already_applied")
-                elif skip is not None and not skip[1]:
-                    waiting[step.id] = skip[0]
-                    result = StepResult(step.id, "skipped", reason=skip[0])
-                elif skip is not None:
-                    reason = skip[0]
-                    await ledger.record(
-                        self.db,
-                        step_id=step.id,
-                        pack=step.pack,
-                        checksum=step.checksum,
-                        state="skipped",
-                        reason=reason,
-                        duration_ms=0.0,
-                        down_sql="",
-                        objects=[],
-                    )
-                    result = StepResult(step.id, "skipped", reason=reason)
                 else:
-                    result = await self._run_up(step, rows, t0)
+                    result = await self._apply_pending(step, rows, waiting, t0)
         except DriverError as exc:
             raise MigrationError(
                 f"step {step.id!r} could not start: {_locked(exc)}", hint=_locked_hint(exc)
             ) from exc
         self._on_event(("done", step.id, result))
         return result
+
+    async def _apply_pending(
+        self,
+        step: Step,
+        rows: dict[str, ledger.LedgerRow],
+        waiting: dict[str, str],
+        t0: float,
+    ) -> StepResult:
+        """Inside the step's transaction: skip it (recorded for good, or waiting for a
+        missing table or column: not recorded, so a later apply retries) or apply it."""
+        skip = self._skip_reason(step, rows, waiting)
+        if skip is None:
+            # The schema as it is under the lock.
+            with await fit.trial_of(self.db) as trial:
+                why = _schema_skip(trial, step)
+            if why is not None and why[1]:
+                skip = why[0], False
+        if skip is None:
+            return await self._run_up(step, rows, t0)
+        reason, for_good = skip
+        if not for_good:
+            waiting[step.id] = reason
+            return StepResult(step.id, "skipped", reason=reason)
+        await ledger.record(
+            self.db,
+            step_id=step.id,
+            pack=step.pack,
+            checksum=step.checksum,
+            state="skipped",
+            reason=reason,
+            duration_ms=0.0,
+            down_sql="",
+            objects=[],
+        )
+        return StepResult(step.id, "skipped", reason=reason)
 
     async def _run_up(self, step: Step, rows: dict[str, ledger.LedgerRow], t0: float) -> StepResult:
         for req in step.requires:
@@ -557,17 +567,18 @@ def _schema_skip(trial: fit.Trial, step: Step) -> tuple[str, bool] | None:
     an object the trial could not rebuild (a custom collation, a module the local SQLite
     lacks: the real run decides); else the reason and True when it names a missing table or
     column (skip), False for any other error (fail)."""
-    problem = trial.run(step)
-    if problem is None:
+    failed = trial.run(step)
+    if failed is None:
         return None
-    if any(problem.lower().find(n.lower()) >= 0 for n in trial.not_replayed) or any(
+    where, message = failed
+    if any(n.lower() in message.lower() for n in trial.not_replayed) or any(
         trial.unreplayed(t) for t in fit.touches(step)
     ):
         return None  # about an object the trial could not rebuild: the real run decides
-    why = fit.absent_object(problem)
-    if why is not None and not trial.unreplayed(why.split(" ", 1)[1].rsplit(" absent", 1)[0]):
-        return why, True
-    return problem, False
+    missing = fit.missing_object(message)
+    if missing is not None and not trial.unreplayed(missing[1]):
+        return f"{missing[0]} {missing[1]} absent", True
+    return f"{where}: {message}", False
 
 
 def _ledger_step(row: ledger.LedgerRow) -> Step:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from edgedb_opt.drivers.base import Driver
 from edgedb_opt.migrate.pack import Step
 
-__all__ = ["SchemaRow", "Trial", "absent_object", "read_schema", "touches"]
+__all__ = ["SchemaRow", "Trial", "missing_object", "read_schema", "touches", "trial_of"]
 
 _ABSENT = re.compile(r"no such (table|column): (?:main\.)?(.+)$")
 _ORDER = {"table": 0, "index": 1, "view": 2, "trigger": 3}
@@ -53,18 +53,23 @@ async def read_schema(db: Driver) -> list[SchemaRow]:
     ]
 
 
-def absent_object(message: str) -> str | None:
-    """ "table X absent" / "column X absent" for SQLite's no-such-object errors, else None.
+async def trial_of(db: Driver) -> Trial:
+    """A :class:`Trial` holding ``db``'s schema as it is now."""
+    return Trial(await read_schema(db))
 
-    >>> absent_object("no such table: main.growth_metrics")
-    'table growth_metrics absent'
-    >>> absent_object("no such column: review_status")
-    'column review_status absent'
-    >>> absent_object("index idx_a already exists") is None
+
+def missing_object(message: str) -> tuple[str, str] | None:
+    """``(kind, name)`` of the table or column a "no such ..." error of SQLite names.
+
+    >>> missing_object("no such table: main.growth_metrics")
+    ('table', 'growth_metrics')
+    >>> missing_object("no such column: review_status")
+    ('column', 'review_status')
+    >>> missing_object("index idx_a already exists") is None
     True
     """
     match = _ABSENT.search(message)
-    return f"{match.group(1)} {match.group(2).strip()} absent" if match else None
+    return (match.group(1), match.group(2).strip()) if match else None
 
 
 class Trial:
@@ -118,9 +123,9 @@ class Trial:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, step: Step) -> str | None:
+    def run(self, step: Step) -> tuple[str, str] | None:
         """Run the step's up section; keep it when it succeeds (None), else undo it and
-        return SQLite's message, prefixed with the failing statement's ``file:line``."""
+        return the failing statement's ``file:line`` and SQLite's message."""
         self.conn.execute("SAVEPOINT edgeopt_trial")
         for stmt in step.up:
             try:
@@ -129,7 +134,7 @@ class Trial:
                 self.conn.execute(stmt.sql)
             except sqlite3.Error as exc:
                 self._end(keep=False)
-                return f"{step.where(stmt)}: {exc}"
+                return step.where(stmt), str(exc)
         self._end(keep=True)
         return None
 
